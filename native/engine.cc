@@ -1,0 +1,439 @@
+#include "engine.h"
+
+#include <dlfcn.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "resnet.h"
+
+namespace torchdog {
+namespace {
+
+struct DtypeName {
+  const char* name;
+  torch::ScalarType type;
+};
+
+constexpr DtypeName kDtypes[] = {
+    {"F64", torch::kFloat64}, {"F32", torch::kFloat32}, {"F16", torch::kFloat16},
+    {"BF16", torch::kBFloat16}, {"I64", torch::kInt64}, {"I32", torch::kInt32},
+    {"I16", torch::kInt16},   {"I8", torch::kInt8},     {"U8", torch::kUInt8},
+    {"BOOL", torch::kBool},
+};
+
+torch::ScalarType DtypeFromName(const std::string& name, const std::string& tensor) {
+  for (const auto& d : kDtypes) {
+    if (name == d.name) return d.type;
+  }
+  throw std::invalid_argument("tensor '" + tensor + "': unsupported dtype '" + name +
+                              "' (expected one of F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)");
+}
+
+std::string DtypeToName(torch::ScalarType type) {
+  for (const auto& d : kDtypes) {
+    if (type == d.type) return d.name;
+  }
+  throw std::runtime_error(std::string("no safetensors name for dtype ") + c10::toString(type));
+}
+
+std::string ShapeToString(c10::IntArrayRef shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// LibTorch errors carry a C++ backtrace that means nothing to a Node user.
+template <typename F>
+auto TranslateErrors(F&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(e.what_without_backtrace());
+  }
+}
+
+// torch::manual_seed sets a process-wide generator; two engines created at
+// once on different threads must not interleave seeding and initialisation.
+std::mutex& InitMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+// OpenBLAS spawns its own threads on top of OpenMP's; LibTorch's intra-op
+// threads are the only parallelism we want.
+void PinOpenBlasToOneThread() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    using SetThreads = void (*)(int);
+    if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(1);
+  });
+}
+
+torch::Device ResolveDevice(const std::string& device) {
+  std::string problem = CheckDevice(device);
+  if (!problem.empty()) throw std::invalid_argument(problem);
+  if (device == "auto") return CudaAvailable() ? torch::Device("cuda:0") : torch::Device(torch::kCPU);
+  if (device == "cuda") return torch::Device("cuda:0");
+  return torch::Device(device);
+}
+
+std::string ParamStateKey(const torch::Tensor& p) {
+  return c10::guts::to_string(p.unsafeGetTensorImpl());
+}
+
+}  // namespace
+
+bool CudaAvailable() { return torch::cuda::is_available(); }
+
+std::string CheckDevice(const std::string& device) {
+  if (device == "cpu" || device == "auto") return "";
+  bool is_cuda = device == "cuda" || device.rfind("cuda:", 0) == 0;
+  if (!is_cuda) {
+    return "device: expected 'cpu', 'cuda', 'cuda:N' or 'auto' but received '" + device + "'";
+  }
+  int64_t index = 0;
+  if (device != "cuda") {
+    const std::string digits = device.substr(5);
+    if (digits.empty() || digits.size() > 3 ||
+        digits.find_first_not_of("0123456789") != std::string::npos) {
+      return "device: expected 'cuda:N' with N a GPU index but received '" + device + "'";
+    }
+    index = std::stoll(digits);
+  }
+  if (!torch::cuda::is_available()) {
+    return "device '" + device +
+           "' is not available: this LibTorch build has no CUDA or no GPU is visible "
+           "(use 'cpu' or 'auto', or rebuild against a CUDA LibTorch)";
+  }
+  const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
+  if (index >= count) {
+    return "device '" + device + "' is not available: " + std::to_string(count) + " GPU(s) visible";
+  }
+  return "";
+}
+
+struct Engine::Impl {
+  torch::Device device{torch::kCPU};
+  ResNet model{nullptr};
+  int64_t num_classes = 0;
+  int threads = 1;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::string optimizer_name;
+  std::map<std::string, torch::Tensor> tensors;  // parameters and buffers by name
+
+  // OpenMP thread counts are per thread, and operations arrive on whichever
+  // worker thread is free: apply ours on every call.
+  void ApplyThreads() const {
+    if (at::get_num_threads() != threads) at::set_num_threads(threads);
+  }
+
+  torch::Tensor ToInput(const ImageBatchView& images, const Normalization& norm) const {
+    auto pixels = torch::from_blob(const_cast<uint8_t*>(images.pixels),
+                                   {images.count, images.height, images.width, 3}, torch::kUInt8);
+    // Permuting NHWC gives an NCHW view in channels-last memory order; the
+    // float conversion keeps that order, so no transpose copy is made.
+    auto x = pixels.to(device).permute({0, 3, 1, 2}).to(torch::kFloat32);
+    auto mean = torch::tensor({norm.mean[0], norm.mean[1], norm.mean[2]}).view({1, 3, 1, 1});
+    auto std = torch::tensor({norm.std[0], norm.std[1], norm.std[2]}).view({1, 3, 1, 1});
+    auto scale = (1.0 / (std * 255.0)).to(device);
+    auto shift = (mean / std).to(device);
+    return x.mul_(scale).sub_(shift);
+  }
+
+  torch::Tensor ToLabels(const int32_t* labels, int64_t count) const {
+    return torch::from_blob(const_cast<int32_t*>(labels), {count}, torch::kInt32)
+        .to(device, torch::kInt64);
+  }
+
+  void EnsureOptimizer() {
+    if (!optimizer) {
+      OptimizerOptions defaults{"adam", 1e-3, 0.0, 0.0, false, 0.9, 0.999, 1e-8};
+      Configure(defaults);
+    }
+  }
+
+  void Configure(const OptimizerOptions& o) {
+    auto params = model->parameters();
+    if (o.name == "adam") {
+      optimizer = std::make_unique<torch::optim::Adam>(
+          params, torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay).betas({o.beta1, o.beta2}).eps(o.eps));
+    } else if (o.name == "adamw") {
+      optimizer = std::make_unique<torch::optim::AdamW>(
+          params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay).betas({o.beta1, o.beta2}).eps(o.eps));
+    } else if (o.name == "sgd") {
+      optimizer = std::make_unique<torch::optim::SGD>(
+          params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay).nesterov(o.nesterov));
+    } else {
+      throw std::invalid_argument("optimizer.name: expected 'adam', 'adamw' or 'sgd' but received '" + o.name + "'");
+    }
+    optimizer_name = o.name;
+  }
+};
+
+Engine::Engine(const EngineOptions& options) : impl_(std::make_unique<Impl>()) {
+  if (options.arch != "resnet18") {
+    throw std::invalid_argument("arch: expected 'resnet18' but received '" + options.arch + "'");
+  }
+  if (options.num_classes < 1) {
+    throw std::invalid_argument("numClasses: expected an integer >= 1 but received " +
+                                std::to_string(options.num_classes));
+  }
+  PinOpenBlasToOneThread();
+  TranslateErrors([&] {
+    impl_->device = ResolveDevice(options.device);
+    impl_->num_classes = options.num_classes;
+    SetThreads(options.threads);
+    {
+      std::lock_guard<std::mutex> lock(InitMutex());
+      torch::manual_seed(options.seed);
+      impl_->model = MakeResNet18(options.num_classes);
+    }
+    impl_->model->to(impl_->device);
+    impl_->model->eval();
+    for (const auto& item : impl_->model->named_parameters(true)) impl_->tensors[item.key()] = item.value();
+    for (const auto& item : impl_->model->named_buffers(true)) impl_->tensors[item.key()] = item.value();
+  });
+}
+
+Engine::~Engine() = default;
+
+ForwardResult Engine::Forward(const ImageBatchView& images, const Normalization& norm) {
+  return TranslateErrors([&] {
+    impl_->ApplyThreads();
+    torch::Tensor logits;
+    if (impl_->model->is_training()) {
+      // Train-mode BatchNorm updates its running statistics, which inference
+      // mode forbids; plain no-grad allows it.
+      torch::NoGradGuard no_grad;
+      logits = impl_->model->forward(impl_->ToInput(images, norm));
+    } else {
+      c10::InferenceMode guard;
+      logits = impl_->model->forward(impl_->ToInput(images, norm));
+    }
+    auto probabilities = torch::softmax(logits, 1).to(torch::kCPU).contiguous();
+    logits = logits.to(torch::kCPU).contiguous();
+    ForwardResult result{images.count, impl_->num_classes, {}, {}};
+    result.logits.assign(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
+    result.probabilities.assign(probabilities.data_ptr<float>(),
+                                probabilities.data_ptr<float>() + probabilities.numel());
+    return result;
+  });
+}
+
+StepResult Engine::TrainStep(const ImageBatchView& images, const int32_t* labels, const Normalization& norm) {
+  return TranslateErrors([&] {
+    impl_->ApplyThreads();
+    impl_->EnsureOptimizer();
+    impl_->model->train();
+    auto target = impl_->ToLabels(labels, images.count);
+    impl_->optimizer->zero_grad();
+    auto logits = impl_->model->forward(impl_->ToInput(images, norm));
+    auto loss = torch::nn::functional::cross_entropy(logits, target);
+    loss.backward();
+    impl_->optimizer->step();
+    torch::NoGradGuard no_grad;
+    int64_t correct = logits.argmax(1).eq(target).sum().item<int64_t>();
+    return StepResult{loss.item<double>(), correct, images.count, {}};
+  });
+}
+
+StepResult Engine::EvalStep(const ImageBatchView& images, const int32_t* labels, const Normalization& norm) {
+  return TranslateErrors([&] {
+    impl_->ApplyThreads();
+    impl_->model->eval();
+    c10::InferenceMode guard;
+    auto target = impl_->ToLabels(labels, images.count);
+    auto logits = impl_->model->forward(impl_->ToInput(images, norm));
+    auto loss = torch::nn::functional::cross_entropy(logits, target);
+    auto predicted = logits.argmax(1);
+    int64_t correct = predicted.eq(target).sum().item<int64_t>();
+    auto predicted_cpu = predicted.to(torch::kCPU, torch::kInt32).contiguous();
+    StepResult result{loss.item<double>(), correct, images.count, {}};
+    result.predicted.assign(predicted_cpu.data_ptr<int32_t>(), predicted_cpu.data_ptr<int32_t>() + images.count);
+    return result;
+  });
+}
+
+void Engine::SetOptimizer(const OptimizerOptions& options) {
+  TranslateErrors([&] { impl_->Configure(options); });
+}
+
+void Engine::SetLearningRate(double lr) {
+  TranslateErrors([&] {
+    impl_->EnsureOptimizer();
+    for (auto& group : impl_->optimizer->param_groups()) group.options().set_lr(lr);
+  });
+}
+
+std::vector<TensorBytes> Engine::GetOptimizerState() {
+  return TranslateErrors([&] {
+    std::vector<TensorBytes> out;
+    if (!impl_->optimizer) return out;
+    auto& state = impl_->optimizer->state();
+    auto emit = [&](const std::string& name, torch::Tensor t) {
+      if (!t.defined()) return;
+      t = t.detach().to(torch::kCPU).contiguous();
+      TensorBytes tb{name, DtypeToName(t.scalar_type()), t.sizes().vec(), {}};
+      const auto* begin = static_cast<const uint8_t*>(t.data_ptr());
+      tb.bytes.assign(begin, begin + t.nbytes());
+      out.push_back(std::move(tb));
+    };
+    for (const auto& item : impl_->model->named_parameters(true)) {
+      auto found = state.find(ParamStateKey(item.value()));
+      if (found == state.end()) continue;
+      const std::string& name = item.key();
+      if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(found->second.get())) {
+        emit(name + ".exp_avg", adam->exp_avg());
+        emit(name + ".exp_avg_sq", adam->exp_avg_sq());
+        emit(name + ".max_exp_avg_sq", adam->max_exp_avg_sq());
+        emit(name + ".step", torch::tensor(adam->step(), torch::kInt64));
+      } else if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(found->second.get())) {
+        emit(name + ".exp_avg", adamw->exp_avg());
+        emit(name + ".exp_avg_sq", adamw->exp_avg_sq());
+        emit(name + ".max_exp_avg_sq", adamw->max_exp_avg_sq());
+        emit(name + ".step", torch::tensor(adamw->step(), torch::kInt64));
+      } else if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(found->second.get())) {
+        emit(name + ".momentum_buffer", sgd->momentum_buffer());
+      }
+    }
+    return out;
+  });
+}
+
+void Engine::SetOptimizerState(const std::vector<TensorView>& tensors) {
+  TranslateErrors([&] {
+    impl_->EnsureOptimizer();
+    std::map<std::string, torch::Tensor> by_name;
+    for (const auto& view : tensors) {
+      auto type = DtypeFromName(view.dtype, view.name);
+      auto t = torch::from_blob(const_cast<uint8_t*>(view.data), view.shape, type);
+      if (static_cast<size_t>(t.nbytes()) != view.byte_length) {
+        throw std::invalid_argument("optimizer state '" + view.name + "': " + std::to_string(view.byte_length) +
+                                    " bytes do not match shape " + ShapeToString(view.shape));
+      }
+      by_name[view.name] = t.clone();
+    }
+    auto take = [&](const std::string& name, const torch::Tensor& like) -> torch::Tensor {
+      auto found = by_name.find(name);
+      if (found == by_name.end()) return {};
+      if (found->second.sizes() != like.sizes()) {
+        throw std::invalid_argument("optimizer state '" + name + "': expected shape " +
+                                    ShapeToString(like.sizes()) + " but received " +
+                                    ShapeToString(found->second.sizes()));
+      }
+      return found->second.to(like.device(), like.scalar_type());
+    };
+    auto step_of = [&](const std::string& name) -> int64_t {
+      auto found = by_name.find(name);
+      return found == by_name.end() ? 0 : found->second.to(torch::kInt64).item<int64_t>();
+    };
+    auto& state = impl_->optimizer->state();
+    state.clear();
+    for (const auto& item : impl_->model->named_parameters(true)) {
+      const std::string& name = item.key();
+      const auto& p = item.value();
+      if (impl_->optimizer_name == "sgd") {
+        auto buffer = take(name + ".momentum_buffer", p);
+        if (!buffer.defined()) continue;
+        auto s = std::make_unique<torch::optim::SGDParamState>();
+        s->momentum_buffer(buffer);
+        state[ParamStateKey(p)] = std::move(s);
+        continue;
+      }
+      auto exp_avg = take(name + ".exp_avg", p);
+      auto exp_avg_sq = take(name + ".exp_avg_sq", p);
+      if (!exp_avg.defined() || !exp_avg_sq.defined()) continue;
+      auto max_sq = take(name + ".max_exp_avg_sq", p);
+      if (impl_->optimizer_name == "adam") {
+        auto s = std::make_unique<torch::optim::AdamParamState>();
+        s->exp_avg(exp_avg).exp_avg_sq(exp_avg_sq).step(step_of(name + ".step"));
+        if (max_sq.defined()) s->max_exp_avg_sq(max_sq);
+        state[ParamStateKey(p)] = std::move(s);
+      } else {
+        auto s = std::make_unique<torch::optim::AdamWParamState>();
+        s->exp_avg(exp_avg).exp_avg_sq(exp_avg_sq).step(step_of(name + ".step"));
+        if (max_sq.defined()) s->max_exp_avg_sq(max_sq);
+        state[ParamStateKey(p)] = std::move(s);
+      }
+    }
+  });
+}
+
+std::vector<TensorBytes> Engine::GetTensors() {
+  return TranslateErrors([&] {
+    std::vector<TensorBytes> out;
+    out.reserve(impl_->tensors.size());
+    for (const auto& [name, tensor] : impl_->tensors) {
+      auto t = tensor.detach().to(torch::kCPU).contiguous();
+      TensorBytes tb{name, DtypeToName(t.scalar_type()), t.sizes().vec(), {}};
+      const auto* begin = static_cast<const uint8_t*>(t.data_ptr());
+      tb.bytes.assign(begin, begin + t.nbytes());
+      out.push_back(std::move(tb));
+    }
+    return out;
+  });
+}
+
+void Engine::SetTensors(const std::vector<TensorView>& tensors) {
+  TranslateErrors([&] {
+    std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;  // (target, source)
+    copies.reserve(tensors.size());
+    for (const auto& view : tensors) {
+      auto found = impl_->tensors.find(view.name);
+      if (found == impl_->tensors.end()) {
+        throw std::invalid_argument("tensor '" + view.name + "': the model has no tensor of that name");
+      }
+      const torch::Tensor& target = found->second;
+      auto type = DtypeFromName(view.dtype, view.name);
+      if (c10::isFloatingType(type) != c10::isFloatingType(target.scalar_type())) {
+        throw std::invalid_argument("tensor '" + view.name + "': expected dtype " +
+                                    DtypeToName(target.scalar_type()) + " but received " + view.dtype);
+      }
+      if (c10::IntArrayRef(view.shape) != target.sizes()) {
+        throw std::invalid_argument("tensor '" + view.name + "': expected shape " +
+                                    ShapeToString(target.sizes()) + " but received " +
+                                    ShapeToString(view.shape));
+      }
+      auto source = torch::from_blob(const_cast<uint8_t*>(view.data), view.shape, type);
+      if (static_cast<size_t>(source.nbytes()) != view.byte_length) {
+        throw std::invalid_argument("tensor '" + view.name + "': expected " + std::to_string(source.nbytes()) +
+                                    " bytes for shape " + ShapeToString(view.shape) + " and dtype " +
+                                    view.dtype + " but received " + std::to_string(view.byte_length));
+      }
+      copies.emplace_back(target, source);
+    }
+    torch::NoGradGuard no_grad;
+    for (auto& [target, source] : copies) target.copy_(source);
+  });
+}
+
+void Engine::SetThreads(int threads) {
+  if (threads < 0) throw std::invalid_argument("threads: expected an integer >= 0 but received " + std::to_string(threads));
+  impl_->threads = threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
+}
+
+void Engine::SetTraining(bool training) { impl_->model->train(training); }
+
+void Engine::Seed(uint64_t seed) {
+  std::lock_guard<std::mutex> lock(InitMutex());
+  torch::manual_seed(seed);
+}
+
+std::string Engine::Device() const { return impl_->device.str(); }
+
+int64_t Engine::ParameterCount() const {
+  int64_t total = 0;
+  for (const auto& p : impl_->model->parameters()) total += p.numel();
+  return total;
+}
+
+int64_t Engine::NumClasses() const { return impl_->num_classes; }
+int Engine::Threads() const { return impl_->threads; }
+bool Engine::Training() const { return impl_->model->is_training(); }
+
+}  // namespace torchdog

@@ -1,0 +1,113 @@
+// The model engine: everything torchdog computes, behind an interface that
+// does not include torch, so the Node-API glue compiles in seconds.
+//
+// An Engine is not thread-safe; the glue runs one operation at a time on it.
+// Every method may be called from any thread. Methods throw std::invalid_argument
+// for bad input (naming the parameter) and std::runtime_error for failures
+// inside LibTorch, with LibTorch's message minus its C++ backtrace.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace torchdog {
+
+struct EngineOptions {
+  std::string arch;       // only "resnet18" for now
+  int64_t num_classes;    // >= 1
+  std::string device;     // "cpu", "cuda", "cuda:N" or "auto"
+  uint64_t seed;          // seeds weight initialisation
+  int threads;            // intra-op threads; 0 = one per hardware thread
+};
+
+// A borrowed batch of uint8 RGB images, NHWC, as sharp's raw output.
+struct ImageBatchView {
+  const uint8_t* pixels;
+  int64_t count, height, width;
+};
+
+struct Normalization {
+  std::array<float, 3> mean, std;
+};
+
+struct ForwardResult {
+  int64_t count, classes;
+  std::vector<float> logits, probabilities;  // row-major [count, classes]
+};
+
+struct StepResult {
+  double loss;                     // mean cross-entropy over the batch
+  int64_t correct, count;
+  std::vector<int32_t> predicted;  // argmax per image (evaluation only)
+};
+
+struct OptimizerOptions {
+  std::string name;  // "adam", "adamw" or "sgd"
+  double lr, weight_decay, momentum;
+  bool nesterov;
+  double beta1, beta2, eps;
+};
+
+// A tensor as it travels to or from TypeScript: safetensors dtype names
+// ("F32", "F64", "F16", "BF16", "I64", "I32", "U8", ...), row-major bytes.
+struct TensorBytes {
+  std::string name, dtype;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;
+};
+
+struct TensorView {
+  std::string name, dtype;
+  std::vector<int64_t> shape;
+  const uint8_t* data;
+  size_t byte_length;
+};
+
+// Returns an empty string when `device` names a device this build can use,
+// otherwise a message saying why not. Cheap; safe on the JS thread.
+std::string CheckDevice(const std::string& device);
+bool CudaAvailable();
+
+class Engine {
+ public:
+  explicit Engine(const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  ForwardResult Forward(const ImageBatchView& images, const Normalization& norm);
+  StepResult TrainStep(const ImageBatchView& images, const int32_t* labels, const Normalization& norm);
+  StepResult EvalStep(const ImageBatchView& images, const int32_t* labels, const Normalization& norm);
+
+  void SetOptimizer(const OptimizerOptions& options);
+  void SetLearningRate(double lr);
+  // Optimizer state as named tensors ("<param>.exp_avg", "<param>.step", ...)
+  // so a run can be resumed exactly.
+  std::vector<TensorBytes> GetOptimizerState();
+  void SetOptimizerState(const std::vector<TensorView>& tensors);
+
+  // Parameters and buffers by torchvision name, copied to the CPU.
+  std::vector<TensorBytes> GetTensors();
+  // All-or-nothing: every view is checked (name, dtype, shape, length)
+  // before any tensor is written.
+  void SetTensors(const std::vector<TensorView>& tensors);
+
+  void SetThreads(int threads);
+  void SetTraining(bool training);
+  void Seed(uint64_t seed);
+
+  std::string Device() const;
+  int64_t ParameterCount() const;
+  int64_t NumClasses() const;
+  int Threads() const;
+  bool Training() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace torchdog

@@ -1,0 +1,134 @@
+// The one place that loads the compiled addon. Everything else imports the
+// typed surface below, never the .node file.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// OpenBLAS reads this when LibTorch loads it; LibTorch's own threads are the
+// parallelism we control (the addon also pins OpenBLAS at runtime).
+process.env.OPENBLAS_NUM_THREADS ??= '1';
+
+/** A batch of uint8 RGB images in NHWC layout, as sharp's raw output. */
+export interface NativeImageBatch {
+  data: Uint8Array;
+  count: number;
+  height: number;
+  width: number;
+}
+
+export interface NativeNormalization {
+  mean: readonly [number, number, number] | number[];
+  std: readonly [number, number, number] | number[];
+}
+
+export interface NativeForwardResult {
+  count: number;
+  classes: number;
+  /** Row-major [count, classes]. */
+  logits: Float32Array;
+  probabilities: Float32Array;
+}
+
+export interface NativeStepResult {
+  /** Mean cross-entropy over the batch. */
+  loss: number;
+  correct: number;
+  count: number;
+}
+
+export interface NativeEvalResult extends NativeStepResult {
+  /** Argmax class per image. */
+  predicted: Int32Array;
+}
+
+export interface NativeOptimizerOptions {
+  name: 'adam' | 'adamw' | 'sgd';
+  lr: number;
+  weightDecay: number;
+  momentum: number;
+  nesterov: boolean;
+  beta1: number;
+  beta2: number;
+  eps: number;
+}
+
+/** A tensor by name with safetensors dtype ("F32", "I64", ...) and raw row-major bytes. */
+export interface NativeTensor {
+  name: string;
+  dtype: string;
+  shape: number[];
+  data: Uint8Array;
+}
+
+export interface NativeModelOptions {
+  arch: 'resnet18';
+  numClasses: number;
+  /** "cpu", "cuda", "cuda:N" or "auto". */
+  device: string;
+  seed: number;
+  /** Intra-op threads; 0 = one per hardware thread. */
+  threads: number;
+}
+
+/**
+ * A model handle. Every method that computes returns a Promise and runs off
+ * the JS thread; calls run one at a time in the order they were made.
+ * Argument errors throw synchronously (TypeError/RangeError naming the
+ * parameter); calls after dispose() throw.
+ */
+export interface NativeModel {
+  /** Resolves once the engine is built (rejects if that failed). */
+  ready(): Promise<void>;
+  /** Uses the current train/eval mode, without gradients. */
+  forward(images: NativeImageBatch, normalization: NativeNormalization): Promise<NativeForwardResult>;
+  /** Forward, cross-entropy, backward, optimizer step; leaves the model in train mode. */
+  trainStep(images: NativeImageBatch, labels: Int32Array, normalization: NativeNormalization): Promise<NativeStepResult>;
+  /** Loss and predictions without gradients; leaves the model in eval mode. */
+  evalStep(images: NativeImageBatch, labels: Int32Array, normalization: NativeNormalization): Promise<NativeEvalResult>;
+  /** Replaces the optimizer (and its state). */
+  setOptimizer(options: NativeOptimizerOptions): Promise<void>;
+  setLearningRate(lr: number): Promise<void>;
+  getOptimizerState(): Promise<NativeTensor[]>;
+  setOptimizerState(state: NativeTensor[]): Promise<void>;
+  /** Every parameter and BatchNorm buffer, by torchvision name, copied to the CPU. */
+  getTensors(): Promise<NativeTensor[]>;
+  /** All-or-nothing: every tensor is checked before any is written. */
+  setTensors(tensors: NativeTensor[]): Promise<void>;
+  setThreads(threads: number): Promise<void>;
+  setTraining(training: boolean): Promise<void>;
+  seed(seed: number): Promise<void>;
+  /** Waits for queued operations, then frees the engine. */
+  dispose(): Promise<void>;
+  readonly device: string;
+  readonly numClasses: number;
+  readonly parameterCount: number;
+  readonly threads: number;
+  readonly training: boolean;
+  readonly disposed: boolean;
+}
+
+export interface NativeAddon {
+  Model: new (options: NativeModelOptions) => NativeModel;
+  cudaAvailable(): boolean;
+  /** null when usable, else a message saying why not. */
+  checkDevice(device: string): string | null;
+}
+
+function addonPath(): string {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const override = process.env.TORCHDOG_ADDON;
+  if (override) return override;
+  const candidates = [join(root, 'build', 'Release', 'torchdog.node'), join(root, 'build', 'Debug', 'torchdog.node')];
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) {
+    throw new Error(
+      `torchdog: the native addon is not built (looked for ${candidates[0]}). ` +
+        'Run `npm run build:native` (needs libtorch-dev; see README "Set-up").',
+    );
+  }
+  return found;
+}
+
+const require = createRequire(import.meta.url);
+export const native: NativeAddon = require(addonPath()) as NativeAddon;
