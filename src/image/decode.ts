@@ -1,0 +1,93 @@
+// Preprocessing shared by training, prediction and serving (DESIGN.md):
+// decode, apply EXIF rotation, convert to sRGB, drop alpha, resize to a
+// square. Scaling to [0,1] and mean/std normalisation happen natively.
+import sharp from 'sharp';
+
+export type ImageInput = string | Uint8Array;
+
+export interface DecodeOptions {
+  /** Output side in pixels. */
+  size: number;
+  /** Largest accepted width*height of the encoded image (sharp's limitInputPixels). */
+  maxPixels?: number;
+}
+
+export const DEFAULT_MAX_PIXELS = 40_000_000;
+
+export type ImageErrorCode = 'ERR_IMAGE_UNREADABLE' | 'ERR_IMAGE_TOO_LARGE' | 'ERR_IMAGE_UNSUPPORTED' | 'ERR_IMAGE_NOT_FOUND';
+
+export class ImageDecodeError extends Error {
+  constructor(
+    message: string,
+    readonly code: ImageErrorCode,
+  ) {
+    super(message);
+  }
+}
+
+// Formats sharp decodes that we accept; the rest (SVG, PDF, raw pixel dumps,
+// …) are refused before decoding.
+const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif']);
+
+// libvips is thread-pooled per call; several concurrent decodes scale
+// better than one decode with many threads on small images.
+sharp.concurrency(1);
+
+function describeInput(input: ImageInput): string {
+  return typeof input === 'string' ? input : `image of ${input.byteLength} bytes`;
+}
+
+function classify(error: Error, input: ImageInput): ImageDecodeError {
+  const what = describeInput(input);
+  const message = error.message;
+  if ((error as NodeJS.ErrnoException).code === 'ENOENT' || /Input file is missing/.test(message)) {
+    return new ImageDecodeError(`${what}: no such file`, 'ERR_IMAGE_NOT_FOUND');
+  }
+  if (/pixel limit/i.test(message)) {
+    return new ImageDecodeError(`${what}: image dimensions exceed the pixel limit`, 'ERR_IMAGE_TOO_LARGE');
+  }
+  if (/unsupported image format/i.test(message)) {
+    return new ImageDecodeError(`${what}: not an image format torchdog reads (JPEG, PNG, WebP, GIF, TIFF, AVIF)`, 'ERR_IMAGE_UNSUPPORTED');
+  }
+  return new ImageDecodeError(`${what}: cannot decode image (${message})`, 'ERR_IMAGE_UNREADABLE');
+}
+
+/** Decodes one image to `size`×`size`×3 uint8 RGB (HWC). */
+export async function decodeImage(input: ImageInput, options: DecodeOptions): Promise<Uint8Array> {
+  const { size, maxPixels = DEFAULT_MAX_PIXELS } = options;
+  try {
+    const image = sharp(input, { limitInputPixels: maxPixels, failOn: 'error', sequentialRead: true });
+    const { format } = await image.metadata();
+    if (!format || !ACCEPTED_FORMATS.has(format)) {
+      throw new ImageDecodeError(
+        `${describeInput(input)}: format '${format ?? 'unknown'}' is not accepted (JPEG, PNG, WebP, GIF, TIFF, AVIF)`,
+        'ERR_IMAGE_UNSUPPORTED',
+      );
+    }
+    const { data, info } = await image
+      .rotate()
+      .toColourspace('srgb')
+      .removeAlpha()
+      .resize(size, size, { fit: 'fill' })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3 || info.width !== size || info.height !== size) {
+      throw new Error(`unexpected decode result ${info.width}x${info.height}x${info.channels}`);
+    }
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  } catch (error) {
+    if (error instanceof ImageDecodeError) throw error;
+    throw classify(error as Error, input);
+  }
+}
+
+/** Concatenates equally sized HWC images into one NHWC batch. */
+export function stackImages(images: readonly Uint8Array[]): Uint8Array {
+  const each = images[0]?.byteLength ?? 0;
+  const batch = new Uint8Array(each * images.length);
+  images.forEach((image, i) => {
+    if (image.byteLength !== each) throw new RangeError(`image ${i} has ${image.byteLength} bytes, expected ${each}`);
+    batch.set(image, i * each);
+  });
+  return batch;
+}

@@ -1,0 +1,129 @@
+// A trained model ready to classify images: checkpoint metadata (classes,
+// preprocessing) bound to a native model in eval mode.
+import type { NativeModel } from '../native.js';
+import { decodeImage, stackImages, type ImageInput } from '../image/decode.js';
+import { mapLimit } from '../util/map-limit.js';
+import { expectInteger } from '../util/validate.js';
+import { readCheckpoint, loadWeights, type CheckpointInfo } from './checkpoint.js';
+import { createModel } from './model.js';
+
+export interface ClassifierOptions {
+  /** "cpu", "cuda", "cuda:N" or "auto". Default "auto". */
+  device?: string;
+  /** LibTorch intra-op threads; 0 = one per hardware thread. Default 0. */
+  threads?: number;
+  /** Most images per forward pass in predictMany(). Default 32. */
+  maxBatch?: number;
+  /** Concurrent image decodes. Default 4. */
+  decodeConcurrency?: number;
+  /** Largest accepted width*height of an input image. */
+  maxPixels?: number;
+}
+
+export interface Prediction {
+  category: string;
+  probability: number;
+  probabilities: Record<string, number>;
+}
+
+export class Classifier {
+  private disposed = false;
+
+  private constructor(
+    private readonly model: NativeModel,
+    readonly info: CheckpointInfo,
+    private readonly options: Required<Pick<ClassifierOptions, 'maxBatch' | 'decodeConcurrency'>> & ClassifierOptions,
+  ) {}
+
+  /** Loads a torchdog checkpoint (safetensors) for inference. */
+  static async load(path: string, options: ClassifierOptions = {}): Promise<Classifier> {
+    const { info, tensors } = await readCheckpoint(path);
+    const model = await createModel({ numClasses: info.classes.length, device: options.device, threads: options.threads });
+    try {
+      await loadWeights(model, tensors, path);
+      await model.setTraining(false);
+    } catch (error) {
+      await model.dispose();
+      throw error;
+    }
+    return Classifier.fromModel(model, info, options);
+  }
+
+  /** Wraps an already-loaded native model; the classifier takes ownership. */
+  static fromModel(model: NativeModel, info: CheckpointInfo, options: ClassifierOptions = {}): Classifier {
+    return new Classifier(model, info, {
+      ...options,
+      maxBatch: expectInteger(options.maxBatch ?? 32, 'options.maxBatch', 1, 4096),
+      decodeConcurrency: expectInteger(options.decodeConcurrency ?? 4, 'options.decodeConcurrency', 1, 256),
+    });
+  }
+
+  get classes(): readonly string[] {
+    return this.info.classes;
+  }
+
+  get imageSize(): number {
+    return this.info.imageSize;
+  }
+
+  get device(): string {
+    return this.model.device;
+  }
+
+  /** Decodes an image file or encoded bytes to this model's input pixels (HWC RGB). */
+  decode(input: ImageInput): Promise<Uint8Array> {
+    return decodeImage(input, { size: this.info.imageSize, maxPixels: this.options.maxPixels });
+  }
+
+  async predict(input: ImageInput): Promise<Prediction> {
+    const [prediction] = await this.predictPixels([await this.decode(input)]);
+    return prediction!;
+  }
+
+  /** Classifies many images: decoded concurrently, run in batches of maxBatch. */
+  async predictMany(inputs: readonly ImageInput[]): Promise<Prediction[]> {
+    const pixels = await mapLimit(inputs, this.options.decodeConcurrency, (input) => this.decode(input));
+    const out: Prediction[] = [];
+    for (let i = 0; i < pixels.length; i += this.options.maxBatch) {
+      out.push(...(await this.predictPixels(pixels.slice(i, i + this.options.maxBatch))));
+    }
+    return out;
+  }
+
+  /** One forward pass over already-decoded images (each imageSize²×3 bytes). */
+  async predictPixels(images: readonly Uint8Array[]): Promise<Prediction[]> {
+    this.checkAlive('predictPixels');
+    if (images.length === 0) return [];
+    const size = this.info.imageSize;
+    const { probabilities } = await this.model.forward(
+      { data: stackImages(images), count: images.length, height: size, width: size },
+      { mean: this.info.mean, std: this.info.std },
+    );
+    const k = this.info.classes.length;
+    return images.map((_, i) => this.toPrediction(probabilities.subarray(i * k, (i + 1) * k)));
+  }
+
+  private toPrediction(row: Float32Array): Prediction {
+    let best = 0;
+    const probabilities: Record<string, number> = {};
+    this.info.classes.forEach((name, c) => {
+      probabilities[name] = row[c]!;
+      if (row[c]! > row[best]!) best = c;
+    });
+    return { category: this.info.classes[best]!, probability: row[best]!, probabilities };
+  }
+
+  private checkAlive(method: string): void {
+    if (this.disposed) throw new Error(`Classifier.${method}: the classifier has been disposed`);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.model.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+}

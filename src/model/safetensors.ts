@@ -1,0 +1,164 @@
+// The safetensors format: an 8-byte little-endian header length, a JSON
+// header {name: {dtype, shape, data_offsets}, __metadata__: {str: str}},
+// then the tensor bytes. Reading executes nothing and checks every size
+// and offset against the file; writing is atomic.
+import { randomBytes } from 'node:crypto';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+export const DTYPE_SIZES = {
+  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+} as const;
+export type Dtype = keyof typeof DTYPE_SIZES;
+
+export interface Tensor {
+  name: string;
+  dtype: string;
+  shape: number[];
+  /** Row-major little-endian bytes. */
+  data: Uint8Array;
+}
+
+export interface SafetensorsContent {
+  tensors: Map<string, Tensor>;
+  metadata: Record<string, string>;
+}
+
+export class SafetensorsError extends Error {
+  readonly code = 'ERR_SAFETENSORS';
+}
+
+// The reference implementation refuses larger headers too.
+const MAX_HEADER_BYTES = 100_000_000;
+
+function isDtype(value: unknown): value is Dtype {
+  return typeof value === 'string' && Object.hasOwn(DTYPE_SIZES, value);
+}
+
+function elementCount(shape: readonly number[]): number {
+  return shape.reduce((n, d) => n * d, 1);
+}
+
+/** Parses safetensors bytes; `source` names the file in error messages. Tensor data are views into `bytes`. */
+export function parseSafetensors(bytes: Uint8Array, source = 'safetensors data'): SafetensorsContent {
+  const fail = (why: string): never => {
+    throw new SafetensorsError(`${source}: not a valid safetensors file: ${why}`);
+  };
+  if (bytes.byteLength < 8) fail(`${bytes.byteLength} bytes is too short for the 8-byte header length`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = view.getBigUint64(0, true);
+  if (headerLength > BigInt(bytes.byteLength - 8)) {
+    fail(`header length ${headerLength} exceeds the ${bytes.byteLength - 8} bytes after it (truncated file?)`);
+  }
+  if (headerLength > BigInt(MAX_HEADER_BYTES)) fail(`header length ${headerLength} exceeds ${MAX_HEADER_BYTES}`);
+  const headerEnd = 8 + Number(headerLength);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, headerEnd)));
+  } catch (error) {
+    fail(`header is not UTF-8 JSON (${(error as Error).message})`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
+  const data = bytes.subarray(headerEnd);
+  const tensors = new Map<string, Tensor>();
+  let metadata: Record<string, string> = {};
+  const spans: Array<[number, number, string]> = [];
+  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) fail('__metadata__ is not an object');
+      for (const [key, value] of Object.entries(entry as Record<string, unknown>)) {
+        if (typeof value !== 'string') fail(`__metadata__.${key} is not a string`);
+      }
+      metadata = { ...(entry as Record<string, string>) };
+      continue;
+    }
+    if (typeof entry !== 'object' || entry === null) fail(`tensor '${name}' has no description`);
+    const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
+    if (!isDtype(dtype)) fail(`tensor '${name}' has unknown dtype ${JSON.stringify(dtype)}`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      fail(`tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
+    }
+    if (
+      !Array.isArray(offsets) || offsets.length !== 2 ||
+      !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]
+    ) {
+      fail(`tensor '${name}' has invalid data_offsets ${JSON.stringify(offsets)}`);
+    }
+    const [begin, end] = offsets as [number, number];
+    if (end > data.byteLength) {
+      fail(`tensor '${name}' ends at byte ${end} but the data section has ${data.byteLength} bytes (truncated file?)`);
+    }
+    const expected = elementCount(shape as number[]) * DTYPE_SIZES[dtype as Dtype];
+    if (end - begin !== expected) {
+      fail(`tensor '${name}' spans ${end - begin} bytes but ${dtype} ${JSON.stringify(shape)} needs ${expected}`);
+    }
+    spans.push([begin, end, name]);
+    tensors.set(name, { name, dtype: dtype as Dtype, shape: shape as number[], data: data.subarray(begin, end) });
+  }
+  spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  for (let i = 1; i < spans.length; i++) {
+    const [prev, cur] = [spans[i - 1]!, spans[i]!];
+    if (cur[0] < prev[1]) fail(`tensors '${prev[2]}' and '${cur[2]}' overlap`);
+  }
+  return { tensors, metadata };
+}
+
+/** Serialises tensors (sorted by name) and string metadata into safetensors chunks. */
+export function serializeSafetensors(tensors: readonly Tensor[], metadata: Record<string, string> = {}): Uint8Array[] {
+  const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const t of sorted) {
+    if (!isDtype(t.dtype)) throw new SafetensorsError(`tensor '${t.name}': unsupported dtype '${t.dtype}'`);
+    const expected = elementCount(t.shape) * DTYPE_SIZES[t.dtype];
+    if (t.data.byteLength !== expected) {
+      throw new SafetensorsError(`tensor '${t.name}': ${t.data.byteLength} bytes do not match ${t.dtype} ${JSON.stringify(t.shape)} (${expected})`);
+    }
+    if (Object.hasOwn(header, t.name)) throw new SafetensorsError(`tensor '${t.name}' appears twice`);
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + expected] };
+    offset += expected;
+  }
+  let json = JSON.stringify(header);
+  // Pad with spaces so the data section starts 8-byte aligned, as the reference writer does.
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const headerBytes = Buffer.from(json, 'utf8');
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(headerBytes.byteLength));
+  return [prefix, headerBytes, ...sorted.map((t) => t.data)];
+}
+
+/** Writes `chunks` to `path` through a temp file in the same folder, fsync and rename: readers never see half a file. */
+export async function writeFileAtomic(path: string, chunks: readonly Uint8Array[]): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const handle = await open(temp, 'w', 0o644);
+  try {
+    try {
+      for (const chunk of chunks) await handle.write(chunk);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+export async function writeSafetensors(path: string, tensors: readonly Tensor[], metadata: Record<string, string> = {}): Promise<void> {
+  await writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+}
+
+export async function readSafetensors(path: string): Promise<SafetensorsContent> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    throw new SafetensorsError(
+      e.code === 'ENOENT' ? `${path}: no such checkpoint file` : `${path}: cannot read checkpoint (${e.message})`,
+    );
+  }
+  return parseSafetensors(bytes, path);
+}
