@@ -1,30 +1,29 @@
 // Forward-pass throughput of torchdog's native ResNet18, with PyTorch
-// (torchvision) beside it when /usr/bin/python3 has torch and torchvision.
+// (torchvision, bench/forward_pytorch.py) beside it when /usr/bin/python3 can
+// import torch and torchvision.
 //
 //   node --import tsx bench/forward.ts [--threads 2] [--batches 1,32] [--seconds 5]
-//        [--rounds 5] [--no-pytorch]
+//        [--rounds 5] [--warmup-seconds 1] [--warmup-min 2] [--size 128] [--no-pytorch]
 //
-// Per batch size: warm-up (at least --warmup-min batches and --warmup-seconds),
-// then --rounds rounds that each run batches back to back until
-// seconds/rounds have passed (at least one batch); the median over rounds is
-// reported. bench/forward_pytorch.py does the same with the same arguments.
-// Progress goes to stderr; the table and, last, one JSON line go to stdout.
-import { spawnSync } from 'node:child_process';
+// Per batch size: a warm-up (at least --warmup-min batches and
+// --warmup-seconds) for each side, then --rounds rounds each way, where a round
+// runs batches back to back until seconds/rounds have passed (at least one
+// batch). The two sides take turns round by round (order alternating), so
+// that a machine whose background load drifts weighs on both alike; the
+// median over rounds is reported. Progress goes to stderr; the table and,
+// last, one JSON line go to stdout.
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { once } from 'node:events';
 import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { performance } from 'node:perf_hooks';
 
+// Set before the addon loads LibTorch (and thus OpenBLAS); inherited by Python.
 process.env.OPENBLAS_NUM_THREADS = '1';
 const { native } = await import('../src/native.ts');
-
-interface BatchResult {
-  imgPerSec: number;
-  msPerBatch: number;
-  minImgPerSec: number;
-  maxImgPerSec: number;
-  rounds: number;
-}
 
 const PYTHON = '/usr/bin/python3';
 const here = dirname(fileURLToPath(import.meta.url));
@@ -42,27 +41,60 @@ const { values } = parseArgs({
   },
 });
 
-function positive(name: string, text: string, integer: boolean): number {
+function numberArg(name: string, text: string, integer: boolean, min: number): number {
   const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-    throw new RangeError(`--${name}: expected a positive ${integer ? 'integer' : 'number'} but received '${text}'`);
+  if (text.trim() === '' || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+    throw new RangeError(`--${name}: expected ${integer ? 'an integer' : 'a number'} >= ${min} but received '${text}'`);
   }
   return n;
 }
 
-const threads = positive('threads', values.threads!, true);
-const batches = values.batches!.split(',').filter((s) => s.trim() !== '').map((s) => positive('batches', s, true));
-const seconds = positive('seconds', values.seconds!, false);
-const rounds = positive('rounds', values.rounds!, true);
-const warmupSeconds = Number(values['warmup-seconds']);
-const warmupMin = Number(values['warmup-min']);
-const size = positive('size', values.size!, true);
+const threads = numberArg('threads', values.threads!, true, 1);
+const batches = values.batches!.split(',').map((s) => numberArg('batches', s, true, 1));
+const seconds = numberArg('seconds', values.seconds!, false, 0);
+const rounds = numberArg('rounds', values.rounds!, true, 1);
+const warmupSeconds = numberArg('warmup-seconds', values['warmup-seconds']!, false, 0);
+const warmupMin = numberArg('warmup-min', values['warmup-min']!, true, 0);
+const size = numberArg('size', values.size!, true, 1);
+const roundSeconds = seconds / rounds;
 const normalization = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
+
+interface Round {
+  iters: number;
+  /** Seconds. */
+  elapsed: number;
+}
+
+interface Side {
+  name: string;
+  /** Runs batches until `seconds` have passed and at least `minIters` ran. */
+  round(batch: number, seconds: number, minIters: number): Promise<Round>;
+  close(): Promise<void>;
+}
+
+interface BatchResult {
+  imgPerSec: number;
+  msPerBatch: number;
+  minImgPerSec: number;
+  maxImgPerSec: number;
+  rounds: number;
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function summarize(batch: number, rs: Round[]): BatchResult {
+  const ips = rs.map((r) => (r.iters * batch) / r.elapsed);
+  return {
+    imgPerSec: median(ips),
+    msPerBatch: median(rs.map((r) => (r.elapsed * 1000) / r.iters)),
+    minImgPerSec: Math.min(...ips),
+    maxImgPerSec: Math.max(...ips),
+    rounds: rs.length,
+  };
 }
 
 /** Deterministic xorshift32 bytes; pixel content does not change the timing. */
@@ -78,120 +110,131 @@ function pixels(count: number, seed: number): Uint8Array {
   return data;
 }
 
-async function benchTorchdog(): Promise<Record<string, BatchResult>> {
+async function torchdogSide(): Promise<Side> {
   const model = new native.Model({ arch: 'resnet18', numClasses: 2, device: 'cpu', seed: 0, threads });
   await model.ready();
   await model.setTraining(false);
-  const results: Record<string, BatchResult> = {};
-  try {
-    for (const batch of batches) {
-      const images = { data: pixels(batch, 1234 + batch), count: batch, height: size, width: size };
-      const t0 = performance.now();
-      for (let n = 0; n < warmupMin || performance.now() - t0 < warmupSeconds * 1000; n++) {
-        await model.forward(images, normalization);
+  const images = new Map<number, { data: Uint8Array; count: number; height: number; width: number }>();
+  return {
+    name: 'torchdog',
+    async round(batch, secs, minIters) {
+      let batchImages = images.get(batch);
+      if (!batchImages) {
+        batchImages = { data: pixels(batch, 1234 + batch), count: batch, height: size, width: size };
+        images.set(batch, batchImages);
       }
-      const roundMs = (seconds * 1000) / rounds;
-      const ips: number[] = [];
-      const ms: number[] = [];
-      for (let r = 0; r < rounds; r++) {
-        const start = performance.now();
-        let iters = 0;
-        let elapsed: number;
-        do {
-          await model.forward(images, normalization);
-          iters++;
-          elapsed = performance.now() - start;
-        } while (elapsed < roundMs);
-        ips.push((iters * batch * 1000) / elapsed);
-        ms.push(elapsed / iters);
+      const start = performance.now();
+      let iters = 0;
+      for (;;) {
+        await model.forward(batchImages, normalization);
+        iters++;
+        const elapsed = (performance.now() - start) / 1000;
+        if (iters >= minIters && elapsed >= secs) return { iters, elapsed };
       }
-      results[String(batch)] = {
-        imgPerSec: median(ips),
-        msPerBatch: median(ms),
-        minImgPerSec: Math.min(...ips),
-        maxImgPerSec: Math.max(...ips),
-        rounds: ips.length,
-      };
-      const r = results[String(batch)]!;
-      console.error(`torchdog batch ${batch}: ${r.imgPerSec.toFixed(1)} img/s, ${r.msPerBatch.toFixed(1)} ms/batch`);
-    }
-  } finally {
-    await model.dispose();
-  }
-  return results;
+    },
+    close: () => model.dispose(),
+  };
 }
 
-interface PytorchRun {
-  results: Record<string, BatchResult>;
-  torch: string;
-  torchvision: string;
-}
-
-/** Runs bench/forward_pytorch.py, or returns a reason it could not. */
-function benchPytorch(): PytorchRun | string {
+/** Starts bench/forward_pytorch.py --serve, or returns why it could not. */
+async function pytorchSide(): Promise<{ side: Side; version: string } | string> {
   if (values['no-pytorch']) return 'skipped (--no-pytorch)';
   const env = { ...process.env, OPENBLAS_NUM_THREADS: '1' };
   const check = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { env, encoding: 'utf8' });
   if (check.error || check.status !== 0) {
-    const why = check.error?.message ?? check.stderr.trim().split('\n').at(-1) ?? `exit ${check.status}`;
+    const why = check.error?.message ?? (check.stderr.trim().split('\n').at(-1) || `exit ${check.status}`);
     return `${PYTHON} cannot import torch and torchvision (${why})`;
   }
-  const args = [
-    join(here, 'forward_pytorch.py'),
-    '--threads', String(threads),
-    '--batches', batches.join(','),
-    '--seconds', String(seconds),
-    '--rounds', String(rounds),
-    '--warmup-seconds', String(warmupSeconds),
-    '--warmup-min', String(warmupMin),
-    '--size', String(size),
-  ];
-  const run = spawnSync(PYTHON, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (run.error || run.status !== 0) return `forward_pytorch.py failed (${run.error?.message ?? `exit ${run.status}`})`;
-  const last = run.stdout.trim().split('\n').at(-1) ?? '';
-  try {
-    return JSON.parse(last) as PytorchRun;
-  } catch {
-    return `forward_pytorch.py printed no JSON result (got '${last.slice(0, 200)}')`;
+  const args = [join(here, 'forward_pytorch.py'), '--serve', '--threads', String(threads), '--size', String(size)];
+  const child: ChildProcessByStdio<Writable, Readable, null> = spawn(PYTHON, args, {
+    env,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const exited = once(child, 'exit').then(([code]) => `forward_pytorch.py exited (${code})`);
+  const spawnError = once(child, 'error').then(([e]) => `forward_pytorch.py failed to start (${(e as Error).message})`);
+  async function next(): Promise<Record<string, unknown>> {
+    const line = await lines.next();
+    if (line.done) throw new Error(await Promise.race([exited, spawnError]));
+    return JSON.parse(line.value) as Record<string, unknown>;
   }
+  let hello: Record<string, unknown>;
+  try {
+    hello = await next();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return {
+    version: `PyTorch ${String(hello.torch)}, torchvision ${String(hello.torchvision)}, ${String(hello.threads)} threads`,
+    side: {
+      name: 'pytorch',
+      async round(batch, secs, minIters) {
+        child.stdin.write(JSON.stringify({ batch, seconds: secs, minIters }) + '\n');
+        const r = await next();
+        return { iters: Number(r.iters), elapsed: Number(r.elapsed) };
+      },
+      async close() {
+        child.stdin.end();
+        await exited;
+      },
+    },
+  };
 }
 
 console.error(
   `forward bench: resnet18, ${size}x${size}, eval, threads=${threads}, batches=${batches.join(',')}, ` +
-    `${seconds}s timed per batch in ${rounds} rounds (median reported)`,
+    `${seconds}s timed per batch and side in ${rounds} rounds (median reported)`,
 );
-const torchdog = await benchTorchdog();
-const pytorch = benchPytorch();
-const havePytorch = typeof pytorch !== 'string';
+const sides: Side[] = [await torchdogSide()];
+const py = await pytorchSide();
+if (typeof py === 'string') console.error(`PyTorch: ${py}`);
+else sides.push(py.side);
 
+const results: Record<string, Record<string, BatchResult>> = Object.fromEntries(sides.map((s) => [s.name, {}]));
+for (const batch of batches) {
+  for (const side of sides) await side.round(batch, warmupSeconds, warmupMin);
+  const samples = new Map<Side, Round[]>(sides.map((s) => [s, []]));
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 ? [...sides].reverse() : sides;
+    for (const side of order) samples.get(side)!.push(await side.round(batch, roundSeconds, 1));
+  }
+  for (const side of sides) {
+    const res = (results[side.name]![String(batch)] = summarize(batch, samples.get(side)!));
+    console.error(
+      `${side.name} batch ${batch}: ${res.imgPerSec.toFixed(1)} img/s (rounds ${res.minImgPerSec.toFixed(1)}` +
+        `..${res.maxImgPerSec.toFixed(1)}), ${res.msPerBatch.toFixed(1)} ms/batch`,
+    );
+  }
+}
+for (const side of sides) await side.close();
+
+const torchdog = results.torchdog!;
+const pytorch = results.pytorch;
 const header = ['batch', 'torchdog img/s', 'ms/batch'];
-if (havePytorch) header.push('PyTorch img/s', 'ms/batch', 'torchdog/PyTorch');
+if (pytorch) header.push('PyTorch img/s', 'ms/batch', 'torchdog/PyTorch');
 const rows: string[][] = [header];
 const ratio: Record<string, number> = {};
 for (const batch of batches) {
   const t = torchdog[String(batch)]!;
   const row = [String(batch), t.imgPerSec.toFixed(1), t.msPerBatch.toFixed(1)];
-  if (havePytorch) {
-    const p = pytorch.results[String(batch)];
-    if (p) {
-      ratio[String(batch)] = t.imgPerSec / p.imgPerSec;
-      row.push(p.imgPerSec.toFixed(1), p.msPerBatch.toFixed(1), ratio[String(batch)]!.toFixed(3));
-    } else {
-      row.push('-', '-', '-');
-    }
+  const p = pytorch?.[String(batch)];
+  if (p) {
+    ratio[String(batch)] = t.imgPerSec / p.imgPerSec;
+    row.push(p.imgPerSec.toFixed(1), p.msPerBatch.toFixed(1), ratio[String(batch)]!.toFixed(2));
   }
   rows.push(row);
 }
 const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
 console.log(
-  `\nresnet18 forward, ${size}x${size} uint8 NHWC, eval, ${threads} threads, median of ${rounds} rounds over ${seconds}s`,
+  `\nresnet18 forward, ${size}x${size} uint8 NHWC, eval, ${threads} threads: median of ${rounds} rounds, ${seconds}s per batch size and side`,
 );
 for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
-if (!havePytorch) console.log(`PyTorch: ${pytorch}; torchdog numbers only.`);
-else console.log(`PyTorch ${pytorch.torch}, torchvision ${pytorch.torchvision}; ratio > 1 means torchdog is faster.`);
+if (typeof py === 'string') console.log(`PyTorch: ${py}; torchdog numbers only.`);
+else console.log(`${py.version}; ratio > 1 means torchdog is faster.`);
 
+const round2 = (x: number) => Math.round(x * 100) / 100;
 const imgPerSec = (r: Record<string, BatchResult>) =>
-  Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number(v.imgPerSec.toFixed(2))]));
+  Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round2(v.imgPerSec)]));
 console.log(
   JSON.stringify({
     bench: 'forward',
@@ -202,8 +245,8 @@ console.log(
     rounds,
     unit: 'img/s',
     torchdog: imgPerSec(torchdog),
-    pytorch: havePytorch ? imgPerSec(pytorch.results) : null,
-    ratio: havePytorch ? Object.fromEntries(Object.entries(ratio).map(([k, v]) => [k, Number(v.toFixed(4))])) : null,
-    pytorchNote: havePytorch ? undefined : pytorch,
+    pytorch: pytorch ? imgPerSec(pytorch) : null,
+    ratio: pytorch ? Object.fromEntries(Object.entries(ratio).map(([k, v]) => [k, Math.round(v * 1000) / 1000])) : null,
+    ...(typeof py === 'string' ? { pytorchNote: py } : {}),
   }),
 );

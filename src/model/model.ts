@@ -1,7 +1,7 @@
 // Creating native models from TypeScript: defaults filled and options
 // checked here, so the addon receives a complete, valid description.
 import { native, type NativeModel, type NativeOptimizerOptions } from '../native.js';
-import { expectInteger, expectKnownKeys, expectNumber, expectOneOf, expectString, invalid } from '../util/validate.js';
+import { expectInteger, expectKnownKeys, expectNumber, expectOneOf, expectString, invalid, withoutUndefined } from '../util/validate.js';
 
 export interface ModelOptions {
   /** Number of output classes (>= 1). */
@@ -20,7 +20,7 @@ const MODEL_DEFAULTS = { arch: 'resnet18', device: 'auto', seed: 0, threads: 0 }
 export async function createModel(options: ModelOptions): Promise<NativeModel> {
   if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
   expectKnownKeys(options, 'options', ['numClasses', 'arch', 'device', 'seed', 'threads']);
-  const o = { ...MODEL_DEFAULTS, ...options };
+  const o = { ...MODEL_DEFAULTS, ...withoutUndefined(options) };
   const device = expectString(o.device, 'options.device');
   const problem = native.checkDevice(device);
   if (problem) throw new Error(problem);
@@ -51,7 +51,7 @@ const OPTIMIZER_DEFAULTS = { name: 'adam', lr: 1e-3, weightDecay: 0, momentum: 0
 /** Fills optimizer defaults and checks every field. */
 export function resolveOptimizer(options: OptimizerOptions = {}): NativeOptimizerOptions {
   expectKnownKeys(options, 'optimizer', Object.keys(OPTIMIZER_DEFAULTS));
-  const o = { ...OPTIMIZER_DEFAULTS, ...options };
+  const o = { ...OPTIMIZER_DEFAULTS, ...withoutUndefined(options) };
   const name = expectOneOf(o.name, 'optimizer.name', ['adam', 'adamw', 'sgd']);
   if (!Array.isArray(o.betas) || o.betas.length !== 2) throw invalid('optimizer.betas', 'an array of 2 numbers in [0, 1)', o.betas);
   return {

@@ -65,3 +65,8 @@ export function expectKnownKeys(value: object, name: string, known: readonly str
     }
   }
 }
+
+/** Drops keys whose value is undefined, so `{...defaults, ...withoutUndefined(o)}` keeps the defaults. */
+export function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
