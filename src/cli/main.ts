@@ -1,12 +1,16 @@
 // The torchdog command line: dispatches to one module per command. Every
 // command returns its exit status; errors a user can fix print one line.
 import { predictCommand } from './predict.js';
+import { trainCommand } from './train.js';
+import { evalCommand } from './eval.js';
 import { UsageError } from './errors.js';
 import { MAIN_USAGE } from './usage.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
+  train: trainCommand,
+  eval: evalCommand,
   predict: predictCommand,
 };
 

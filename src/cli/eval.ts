@@ -1,0 +1,67 @@
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { readCheckpoint, loadWeights } from '../model/checkpoint.js';
+import { createModel } from '../model/model.js';
+import { scanSplit } from '../data/scan.js';
+import { decodeSet, makeBatch, batchIndices } from '../data/dataset.js';
+import { EVAL_USAGE } from './usage.js';
+import { UsageError } from './errors.js';
+import { parseIntegerFlag } from './flags.js';
+
+export async function evalCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string', short: 'm' },
+      data: { type: 'string' },
+      split: { type: 'string', default: 'test' },
+      device: { type: 'string', default: 'auto' },
+      threads: { type: 'string', default: '0' },
+      batch: { type: 'string', default: '32' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(EVAL_USAGE);
+    return 0;
+  }
+  if (!values.model) throw new UsageError('--model is required\n\n' + EVAL_USAGE);
+  if (!values.data) throw new UsageError('--data is required (an ImageFolder root)\n\n' + EVAL_USAGE);
+  const batchSize = parseIntegerFlag(values.batch, '--batch', 1, 4096);
+  const splitDir = join(values.data, values.split);
+  if (!existsSync(splitDir)) throw new UsageError(`--data/--split: ${splitDir} does not exist`, 1);
+
+  const { info, tensors } = await readCheckpoint(values.model);
+  const samples = await scanSplit(splitDir, info.classes);
+  if (samples.length === 0) throw new UsageError(`${splitDir}: no images in folders named after the model's classes (${info.classes.join(', ')})`, 1);
+  const set = await decodeSet(samples, {
+    size: info.imageSize, workers: 4, strict: false,
+    onSkip: (path, message) => process.stderr.write(`warning: skipping ${path}: ${message}\n`),
+  });
+  const model = await createModel({ numClasses: info.classes.length, device: values.device, threads: parseIntegerFlag(values.threads, '--threads', 0, 1024) });
+  try {
+    await loadWeights(model, tensors, values.model);
+    let lossSum = 0;
+    const hits = new Array<number>(info.classes.length).fill(0);
+    const totals = new Array<number>(info.classes.length).fill(0);
+    for (const indices of batchIndices([...set.samples.keys()], batchSize)) {
+      const batch = makeBatch(set, indices);
+      const r = await model.evalStep(batch, batch.labels, info);
+      lossSum += r.loss * r.count;
+      batch.labels.forEach((label, i) => {
+        totals[label]!++;
+        if (r.predicted[i] === label) hits[label]!++;
+      });
+    }
+    const n = set.samples.length;
+    const perClass = Object.fromEntries(
+      info.classes.map((name, c) => [name, { accuracy: totals[c] ? hits[c]! / totals[c]! : null, n: totals[c] }]),
+    );
+    const accuracy = n ? hits.reduce((a, b) => a + b, 0) / n : null;
+    process.stdout.write(JSON.stringify({ accuracy, loss: n ? lossSum / n : null, n, per_class: perClass, skipped: set.skipped.length }) + '\n');
+    return 0;
+  } finally {
+    await model.dispose();
+  }
+}

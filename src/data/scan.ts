@@ -1,0 +1,92 @@
+// ImageFolder scanning (DESIGN.md): ROOT/{train,test}/<class>/*.{jpg,jpeg,png,webp};
+// classes are the sorted folder names of train/; without test/, a seeded
+// val_fraction of train/ (per class) is held out.
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Random } from '../util/random.js';
+
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
+
+export interface Sample {
+  path: string;
+  label: number;
+}
+
+export interface ImageFolder {
+  root: string;
+  classes: string[];
+  train: Sample[];
+  /** test/ when present, else the held-out part of train/. */
+  val: Sample[];
+  valSource: 'test' | 'split' | 'none';
+}
+
+export class DatasetError extends Error {
+  readonly code = 'ERR_TORCHDOG_DATASET';
+}
+
+function byName(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then((s) => s.isDirectory(), () => false);
+}
+
+async function listClassDirs(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort(byName);
+}
+
+async function listImages(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries
+    .filter((e) => e.isFile() && IMAGE_EXTENSIONS.some((ext) => e.name.toLowerCase().endsWith(ext)))
+    .map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))
+    .sort(byName);
+}
+
+export async function scanSplit(dir: string, classes: readonly string[]): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  for (const [label, name] of classes.entries()) {
+    const classDir = join(dir, name);
+    if (!(await isDirectory(classDir))) continue;
+    for (const path of await listImages(classDir)) samples.push({ path, label });
+  }
+  return samples;
+}
+
+export async function scanImageFolder(root: string, options: { valFraction: number; seed: number }): Promise<ImageFolder> {
+  const trainDir = join(root, 'train');
+  if (!(await isDirectory(root))) throw new DatasetError(`data.root ${root}: no such directory`);
+  if (!(await isDirectory(trainDir))) {
+    throw new DatasetError(`data.root ${root}: expected an ImageFolder with ${trainDir}/<class>/*.jpg (and optionally test/)`);
+  }
+  const classes = await listClassDirs(trainDir);
+  if (classes.length < 2) {
+    throw new DatasetError(`${trainDir}: found ${classes.length} class folder(s) (${classes.join(', ') || 'none'}); need at least 2`);
+  }
+  const all = await scanSplit(trainDir, classes);
+  for (const [label, name] of classes.entries()) {
+    if (!all.some((s) => s.label === label)) throw new DatasetError(`${join(trainDir, name)}: no images (${IMAGE_EXTENSIONS.join(', ')})`);
+  }
+  const testDir = join(root, 'test');
+  if (await isDirectory(testDir)) {
+    const extra = (await listClassDirs(testDir)).filter((c) => !classes.includes(c));
+    if (extra.length > 0) throw new DatasetError(`${testDir}: class folder(s) ${extra.join(', ')} not in train/`);
+    return { root, classes, train: all, val: await scanSplit(testDir, classes), valSource: 'test' };
+  }
+  if (options.valFraction === 0) return { root, classes, train: all, val: [], valSource: 'none' };
+  // Per-class seeded split, so every class is represented in validation.
+  const random = new Random(options.seed ^ 0x5eed);
+  const train: Sample[] = [];
+  const val: Sample[] = [];
+  for (const label of classes.keys()) {
+    const items = random.shuffle(all.filter((s) => s.label === label));
+    const held = Math.min(items.length - 1, Math.round(items.length * options.valFraction));
+    val.push(...items.slice(0, held));
+    train.push(...items.slice(held));
+  }
+  const order = (a: Sample, b: Sample) => byName(a.path, b.path);
+  return { root, classes, train: train.sort(order), val: val.sort(order), valSource: 'split' };
+}

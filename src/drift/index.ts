@@ -1,0 +1,2 @@
+export { driftFeatures } from './features.js';
+export type { DriftFeatures } from './features.js';
