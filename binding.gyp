@@ -1,4 +1,4 @@
-# node-gyp build of the addon: the same three sources as CMakeLists.txt, built
+# node-gyp build of the addon: the same sources as CMakeLists.txt, built
 # into build/Release/torchdog.node. CMake + cmake-js stays the primary build
 # (package.json's "install" script); this one is for environments that only
 # have node-gyp. Check it with scripts/check-gyp-build.sh.
@@ -27,6 +27,7 @@
       'sources': [
         'native/addon.cc',
         'native/engine.cc',
+        'native/inference_graph.cc',
         'native/resnet.cc',
       ],
       'include_dirs': [

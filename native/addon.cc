@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine.h"
+#include "serial_executor.h"
 
 namespace torchdog {
 namespace {
@@ -235,7 +236,7 @@ class Operation : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     try {
-      work_();
+      executor_->Run(work_);
     } catch (const std::invalid_argument& e) {
       invalid_argument_ = true;
       SetError(e.what());
@@ -252,6 +253,7 @@ class Operation : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   ModelWrap* owner_;
   Napi::ObjectReference keep_owner_alive_;
+  std::shared_ptr<SerialExecutor> executor_;
   Work work_;
   Settle settle_;
   bool invalid_argument_ = false;
@@ -274,6 +276,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                            InstanceMethod<&ModelWrap::SetThreads>("setThreads"),
                            InstanceMethod<&ModelWrap::SetTraining>("setTraining"),
                            InstanceMethod<&ModelWrap::Seed>("seed"),
+                           InstanceMethod<&ModelWrap::SetInferenceGraph>("setInferenceGraph"),
                            InstanceMethod<&ModelWrap::Ready>("ready"),
                            InstanceMethod<&ModelWrap::Dispose>("dispose"),
                            InstanceAccessor<&ModelWrap::GetDevice>("device"),
@@ -312,6 +315,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         [](Napi::Env env) { return env.Undefined(); });
     ready_ref_ = Napi::Persistent(ready.As<Napi::Object>());
   }
+
+  const std::shared_ptr<SerialExecutor>& executor() const { return executor_; }
 
   void OperationDone() {
     if (queue_.empty()) {
@@ -480,6 +485,14 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                    [](Napi::Env env) { return env.Undefined(); });
   }
 
+  Napi::Value SetInferenceGraph(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckAlive(env, "setInferenceGraph");
+    bool enabled = ExpectBoolean(env, info[0], "enabled");
+    return Enqueue(env, [this, enabled] { engine().SetInferenceGraph(enabled); },
+                   [](Napi::Env env) { return env.Undefined(); });
+  }
+
   Napi::Value Seed(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckAlive(env, "seed");
@@ -508,6 +521,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed_); }
 
   std::shared_ptr<Engine> engine_;
+  std::shared_ptr<SerialExecutor> executor_ = std::make_shared<SerialExecutor>();
   std::deque<Operation*> queue_;
   bool busy_ = false;
   bool disposed_ = false;
@@ -527,6 +541,7 @@ Operation::Operation(Napi::Env env, ModelWrap* owner, Work work, Settle settle)
       deferred_(Napi::Promise::Deferred::New(env)),
       owner_(owner),
       keep_owner_alive_(Napi::Persistent(owner->Value())),
+      executor_(owner->executor()),
       work_(std::move(work)),
       settle_(std::move(settle)) {}
 

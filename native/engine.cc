@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "inference_graph.h"
 #include "resnet.h"
 
 namespace torchdog {
@@ -125,6 +126,20 @@ struct Engine::Impl {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::string optimizer_name;
   std::map<std::string, torch::Tensor> tensors;  // parameters and buffers by name
+  // The optimised inference graph, rebuilt lazily after the weights change.
+  bool use_inference_graph = true;
+  bool graph_stale = true;
+  c10::optional<torch::jit::Module> graph;
+
+  torch::Tensor RunInferenceGraph(const torch::Tensor& input) {
+    if (graph_stale || !graph) {
+      graph.reset();
+      graph = BuildInferenceGraph(tensors);
+      graph_stale = false;
+    }
+    // oneDNN convolutions in the optimised graph measured faster on NCHW input.
+    return graph->forward({input.contiguous()}).toTensor();
+  }
 
   // OpenMP thread counts are per thread, and operations arrive on whichever
   // worker thread is free: apply ours on every call.
@@ -211,6 +226,13 @@ ForwardResult Engine::Forward(const ImageBatchView& images, const Normalization&
       // mode forbids; plain no-grad allows it.
       torch::NoGradGuard no_grad;
       logits = impl_->model->forward(impl_->ToInput(images, norm));
+    } else if (impl_->use_inference_graph) {
+      auto input = [&] {
+        c10::InferenceMode guard;
+        return impl_->ToInput(images, norm);
+      }();
+      c10::InferenceMode guard;
+      logits = impl_->RunInferenceGraph(input);
     } else {
       c10::InferenceMode guard;
       logits = impl_->model->forward(impl_->ToInput(images, norm));
@@ -236,6 +258,7 @@ StepResult Engine::TrainStep(const ImageBatchView& images, const int32_t* labels
     auto loss = torch::nn::functional::cross_entropy(logits, target);
     loss.backward();
     impl_->optimizer->step();
+    impl_->graph_stale = true;
     torch::NoGradGuard no_grad;
     int64_t correct = logits.argmax(1).eq(target).sum().item<int64_t>();
     return StepResult{loss.item<double>(), correct, images.count, {}};
@@ -409,6 +432,7 @@ void Engine::SetTensors(const std::vector<TensorView>& tensors) {
     }
     torch::NoGradGuard no_grad;
     for (auto& [target, source] : copies) target.copy_(source);
+    impl_->graph_stale = true;
   });
 }
 
@@ -418,6 +442,11 @@ void Engine::SetThreads(int threads) {
 }
 
 void Engine::SetTraining(bool training) { impl_->model->train(training); }
+
+void Engine::SetInferenceGraph(bool enabled) {
+  impl_->use_inference_graph = enabled;
+  if (!enabled) impl_->graph.reset();
+}
 
 void Engine::Seed(uint64_t seed) {
   std::lock_guard<std::mutex> lock(InitMutex());

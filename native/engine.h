@@ -97,6 +97,9 @@ class Engine {
 
   void SetThreads(int threads);
   void SetTraining(bool training);
+  // Eval-mode Forward runs a frozen, optimised TorchScript copy of the model
+  // (default on); off runs the eager model, as training does.
+  void SetInferenceGraph(bool enabled);
   void Seed(uint64_t seed);
 
   std::string Device() const;

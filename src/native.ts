@@ -97,6 +97,11 @@ export interface NativeModel {
   setTensors(tensors: NativeTensor[]): Promise<void>;
   setThreads(threads: number): Promise<void>;
   setTraining(training: boolean): Promise<void>;
+  /**
+   * Eval-mode forward() runs a frozen, optimised TorchScript copy of the
+   * weights (rebuilt after they change); default true. false = eager model.
+   */
+  setInferenceGraph(enabled: boolean): Promise<void>;
   seed(seed: number): Promise<void>;
   /** Waits for queued operations, then frees the engine. */
   dispose(): Promise<void>;

@@ -144,3 +144,36 @@ test('operations on one model run one at a time, in call order', async () => {
   ]);
   assert.deepEqual(order, ['train', 'forward', 'lr', 'eval', 'dispose']);
 });
+
+test('the optimised inference graph matches the eager model and follows weight changes', async () => {
+  const model = await createModel({ numClasses: 3, device: 'cpu', seed: 8, threads: 1 });
+  try {
+    const images = batch(4, 21);
+    const labels = new Int32Array([0, 1, 2, 1]);
+    const compare = async () => {
+      await model.setTraining(false);
+      await model.setInferenceGraph(false);
+      const eager = await model.forward(images, norm);
+      await model.setInferenceGraph(true);
+      const graph = await model.forward(images, norm);
+      let worst = 0;
+      eager.logits.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - graph.logits[i]!))));
+      assert.ok(worst < 1e-4, `graph differs from eager by ${worst}`);
+      return graph.logits;
+    };
+    await model.trainStep(images, labels, norm); // BatchNorm statistics off their defaults
+    const before = await compare();
+    await model.trainStep(images, labels, norm);
+    const after = await compare();
+    assert.ok(before.some((v, i) => Math.abs(v - after[i]!) > 1e-4), 'a training step must reach the serving graph');
+    const tensors = await model.getTensors();
+    const fcBias = tensors.find((t) => t.name === 'fc.bias')!;
+    const shifted = new Float32Array(fcBias.data.slice().buffer);
+    shifted[0]! += 1;
+    await model.setTensors([{ ...fcBias, data: new Uint8Array(shifted.buffer) }]);
+    const moved = await compare();
+    for (let i = 0; i < 4; i++) assert.ok(Math.abs(moved[i * 3]! - after[i * 3]! - 1) < 1e-4, 'setTensors reaches the serving graph');
+  } finally {
+    await model.dispose();
+  }
+});
