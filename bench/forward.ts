@@ -25,7 +25,8 @@ import { parseArgs } from 'node:util';
 process.env.OPENBLAS_NUM_THREADS = '1';
 const { native } = await import('../src/native.ts');
 
-const PYTHON = '/usr/bin/python3';
+// TORCHDOG_BENCH_PYTHON overrides the interpreter (e.g. to test the no-PyTorch path).
+const PYTHON = process.env.TORCHDOG_BENCH_PYTHON || '/usr/bin/python3';
 const here = dirname(fileURLToPath(import.meta.url));
 
 const { values } = parseArgs({
@@ -186,17 +187,35 @@ console.error(
     `${seconds}s timed per batch and side in ${rounds} rounds (median reported)`,
 );
 const sides: Side[] = [await torchdogSide()];
-const py = await pytorchSide();
+let py = await pytorchSide();
 if (typeof py === 'string') console.error(`PyTorch: ${py}`);
 else sides.push(py.side);
 
 const results: Record<string, Record<string, BatchResult>> = Object.fromEntries(sides.map((s) => [s.name, {}]));
+
+/** One round; if PyTorch fails, drops it (torchdog's numbers still get reported). */
+async function runRound(side: Side, batch: number, secs: number, minIters: number): Promise<Round | undefined> {
+  if (side.name !== 'pytorch') return side.round(batch, secs, minIters);
+  try {
+    return await side.round(batch, secs, minIters);
+  } catch (e) {
+    py = `failed during the run (${(e as Error).message})`;
+    console.error(`PyTorch: ${py}`);
+    sides.splice(sides.indexOf(side), 1);
+    delete results.pytorch;
+    return undefined;
+  }
+}
+
 for (const batch of batches) {
-  for (const side of sides) await side.round(batch, warmupSeconds, warmupMin);
+  for (const side of [...sides]) await runRound(side, batch, warmupSeconds, warmupMin);
   const samples = new Map<Side, Round[]>(sides.map((s) => [s, []]));
   for (let r = 0; r < rounds; r++) {
-    const order = r % 2 ? [...sides].reverse() : sides;
-    for (const side of order) samples.get(side)!.push(await side.round(batch, roundSeconds, 1));
+    const order = r % 2 ? [...sides].reverse() : [...sides];
+    for (const side of order) {
+      const round = await runRound(side, batch, roundSeconds, 1);
+      if (round) samples.get(side)!.push(round);
+    }
   }
   for (const side of sides) {
     const res = (results[side.name]![String(batch)] = summarize(batch, samples.get(side)!));
@@ -207,6 +226,7 @@ for (const batch of batches) {
   }
 }
 for (const side of sides) await side.close();
+const pyNote = typeof py === 'string' ? py : undefined;
 
 const torchdog = results.torchdog!;
 const pytorch = results.pytorch;
@@ -247,6 +267,6 @@ console.log(
     torchdog: imgPerSec(torchdog),
     pytorch: pytorch ? imgPerSec(pytorch) : null,
     ratio: pytorch ? Object.fromEntries(Object.entries(ratio).map(([k, v]) => [k, Math.round(v * 1000) / 1000])) : null,
-    ...(typeof py === 'string' ? { pytorchNote: py } : {}),
+    ...(pyNote !== undefined ? { pytorchNote: pyNote } : {}),
   }),
 );

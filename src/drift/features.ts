@@ -58,12 +58,8 @@ export function driftFeatures(pixels: Uint8Array, width: number, height: number)
     const below = y < height - 1 ? row + stride : row;
     const rowWeight = y > 0 && y < height - 1 ? 1 : 2;
 
+    // Channel gradient, row gradient and the moments in one sweep of the row.
     let rowSum = 0;
-    for (let i = 0; i < stride; i++) {
-      rowSum += Math.abs(pixels[below + i]! - pixels[above + i]!);
-    }
-    row2 += rowWeight * rowSum;
-
     for (let i = row, end = row + stride; i < end; i += 3) {
       const r = pixels[i]!;
       const g = pixels[i + 1]!;
@@ -71,7 +67,13 @@ export function driftFeatures(pixels: Uint8Array, width: number, height: number)
       sum += r + g + b;
       sumSquares += r * r + g * g + b * b;
       channel2 += 2 * Math.abs(g - r) + Math.abs(b - r) + 2 * Math.abs(b - g);
+      const up = i - row + above;
+      const down = i - row + below;
+      rowSum += Math.abs(pixels[down]! - pixels[up]!)
+        + Math.abs(pixels[down + 1]! - pixels[up + 1]!)
+        + Math.abs(pixels[down + 2]! - pixels[up + 2]!);
     }
+    row2 += rowWeight * rowSum;
 
     if (width > 1) {
       let inner = 0;

@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { parse } from 'yaml';
+import { DEFAULT_CONFIG, configToYaml, loadConfigFile, parseOverrides, resolveConfig } from '../src/train/config.ts';
+import { tempDir } from './helpers/checkpoint.ts';
+
+test('defaults match DESIGN.md and the shipped default.yaml', async () => {
+  const fromFile = resolveConfig(await loadConfigFile(join(import.meta.dirname, '..', 'configs', 'default.yaml')));
+  assert.deepEqual(fromFile, DEFAULT_CONFIG);
+  assert.equal(DEFAULT_CONFIG.data.image_size, 128);
+  assert.equal(DEFAULT_CONFIG.train.epochs, 3);
+  assert.equal(DEFAULT_CONFIG.optim.name, 'adam');
+  const hotdog = resolveConfig(await loadConfigFile(join(import.meta.dirname, '..', 'configs', 'hotdog.yaml')));
+  assert.equal(hotdog.data.root, 'data');
+});
+
+test('dotted overrides are typed by YAML and applied last', () => {
+  const config = resolveConfig(
+    { train: { epochs: 7 } },
+    parseOverrides(['train.epochs=5', 'optim.lr=3e-4', 'data.mean=[0.1, 0.2, 0.3]', 'model.pretrained=w.safetensors', 'train.augment.crop_scale=[0.5,1]', 'output.gcs=null']),
+  );
+  assert.equal(config.train.epochs, 5);
+  assert.equal(config.optim.lr, 3e-4);
+  assert.deepEqual(config.data.mean, [0.1, 0.2, 0.3]);
+  assert.equal(config.model.pretrained, 'w.safetensors');
+  assert.deepEqual(config.train.augment.crop_scale, [0.5, 1]);
+  assert.equal(config.output.gcs, null);
+  assert.equal(config.train.batch_size, 32, 'untouched keys keep defaults');
+  assert.equal(DEFAULT_CONFIG.train.epochs, 3, 'defaults are not mutated');
+});
+
+test('errors name the key and the expected type', () => {
+  const cases: Array<[unknown, RegExp]> = [
+    [{ train: { epochs: 'five' } }, /config key 'train\.epochs': expected an integer in \[1, 100000\] but got string "five"/],
+    [{ train: { epochs: 2.5 } }, /'train\.epochs': expected an integer/],
+    [{ train: { epoch: 3 } }, /unknown config key 'train\.epoch' \(known here: train\.epochs, /],
+    [{ colour: 1 }, /unknown config key 'colour'/],
+    [{ optim: { name: 'rmsprop' } }, /'optim\.name': expected one of adam, adamw, sgd but got string "rmsprop"/],
+    [{ data: { std: [1, 0, 1] } }, /'data\.std': expected a list of 3 numbers in \[0\.000001, 10\]/],
+    [{ data: { mean: [0.5, 0.5] } }, /'data\.mean': expected a list of 3 numbers/],
+    [{ train: { device: 'gpu' } }, /'train\.device': expected a string \('cpu', 'cuda', 'cuda:N' or 'auto'\)/],
+    [{ train: { augment: { crop_scale: [1, 0.5] } } }, /increasing order/],
+    [{ output: { gcs: 'http://x' } }, /'output\.gcs': expected a string \(gs:\/\/bucket\/prefix\) or null/],
+    [{ data: 5 }, /config key 'data': expected a mapping but got number 5/],
+    [{ train: { shuffle: true } }, /unknown config key 'train\.shuffle'/],
+  ];
+  for (const [layer, pattern] of cases) assert.throws(() => resolveConfig(layer), pattern);
+  assert.throws(() => parseOverrides(['epochs']), /override 'epochs': expected key=value/);
+  assert.throws(() => parseOverrides(['train..epochs=1']), /not a dotted key/);
+  assert.throws(() => parseOverrides(['data.mean=[1, 2']), /cannot parse value/);
+  assert.throws(() => resolveConfig(parseOverrides(['train.epochs=0'])), /'train\.epochs'/);
+});
+
+test('config files: missing, invalid YAML, and the resolved config round-trips', async () => {
+  const dir = await tempDir();
+  await assert.rejects(loadConfigFile(join(dir, 'none.yaml')), /none\.yaml: not found/);
+  await writeFile(join(dir, 'bad.yaml'), 'train: [epochs: 3\n');
+  await assert.rejects(loadConfigFile(join(dir, 'bad.yaml')), /bad\.yaml: invalid YAML/);
+  const config = resolveConfig(parseOverrides(['optim.schedule=cosine', 'train.early_stopping.patience=2']));
+  assert.deepEqual(resolveConfig(parse(configToYaml(config))), config);
+});

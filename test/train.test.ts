@@ -1,0 +1,176 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { readFile, readlink, readdir } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { generateDemoData } from '../src/data/demo.ts';
+import { resolveConfig, parseOverrides, type TrainConfig } from '../src/train/config.ts';
+import { train, type TrainSummary } from '../src/train/train.ts';
+import { ProgressReporter, type StepProgress } from '../src/train/progress.ts';
+import { readSafetensors, readCheckpoint, createModel, saveCheckpoint } from '../src/index.ts';
+import { tempDir } from './helpers/checkpoint.ts';
+
+const quiet = { write: () => true, isTTY: false };
+
+let dataRoot: string | undefined;
+async function smallData(): Promise<string> {
+  dataRoot ??= (await generateDemoData(join(await tempDir('torchdog-train-data-'), 'demo'), { perClass: 30, size: 48 })).root;
+  return dataRoot;
+}
+
+async function config(outDir: string, ...overrides: string[]): Promise<TrainConfig> {
+  return resolveConfig(
+    parseOverrides([
+      `data.root=${await smallData()}`, 'data.image_size=32', 'train.batch_size=8', 'train.epochs=2',
+      'train.threads=1', 'train.device=cpu', `output.dir=${outDir}`, ...overrides,
+    ]),
+  );
+}
+
+async function metrics(runDir: string) {
+  const lines = (await readFile(join(runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n');
+  return lines.map((l) => {
+    const { img_per_s: _speed, seconds: _seconds, ...rest } = JSON.parse(l);
+    return rest;
+  });
+}
+
+test('a run writes every output, and the same seed and threads give the same metrics', async () => {
+  const out = await tempDir();
+  const a = await train(await config(out, 'output.name=a'), { progress: new ProgressReporter(quiet) });
+  const b = await train(await config(out, 'output.name=b'), { progress: new ProgressReporter(quiet) });
+  assert.deepEqual((await readdir(a.run_dir)).sort(), [
+    'config.yaml', 'last.safetensors', 'metrics.jsonl', 'model.safetensors', 'optimizer.safetensors', 'reference.jsonl', 'report.html', 'state.json',
+  ]);
+  assert.equal(await readlink(join(out, 'latest')), 'b');
+  assert.equal(a.epochs, 2);
+  assert.deepEqual(a.classes, ['hotdog', 'nothotdog']);
+  assert.ok(a.train_img_per_s > 0);
+  assert.deepEqual(await metrics(a.run_dir), await metrics(b.run_dir));
+  const c = await train(await config(out, 'output.name=c', 'train.seed=1'), { progress: new ProgressReporter(quiet) });
+  assert.notDeepEqual(await metrics(a.run_dir), await metrics(c.run_dir), 'another seed trains differently');
+
+  const reference = (await readFile(join(a.run_dir, 'reference.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(reference.length, a.n_train);
+  assert.deepEqual(Object.keys(reference[0]).sort(), ['avg_brightness', 'contrast', 'label', 'sharpness']);
+  const report = await readFile(join(a.run_dir, 'report.html'), 'utf8');
+  assert.match(report, /<svg/);
+  assert.match(report, /nothotdog/);
+  const { info } = await readCheckpoint(join(a.run_dir, 'model.safetensors'));
+  assert.equal(info.imageSize, 32);
+  await assert.rejects(train(await config(out, 'output.name=a'), { progress: new ProgressReporter(quiet) }), /already exists/);
+});
+
+test('model.safetensors holds the best epoch, last.safetensors the last', async () => {
+  const out = await tempDir();
+  // A deliberately unstable recipe (deterministic under the seed) whose
+  // validation accuracy peaks before the last epoch.
+  const summary = await train(await config(out, 'train.epochs=4', 'optim.name=sgd', 'optim.lr=0.3', 'optim.momentum=0.9'), { progress: new ProgressReporter(quiet) });
+  const history = await metrics(summary.run_dir);
+  assert.ok(summary.best_epoch! < 4, `precondition: best epoch ${summary.best_epoch} must not be the last (val_acc ${history.map((h) => h.val_acc)})`);
+  const best = await readSafetensors(join(summary.run_dir, 'model.safetensors'));
+  const last = await readSafetensors(join(summary.run_dir, 'last.safetensors'));
+  assert.equal(best.metadata.epoch, String(summary.best_epoch));
+  assert.equal(Number(best.metadata.val_acc), summary.best_val_acc);
+  assert.notDeepEqual(Buffer.from(best.tensors.get('fc.weight')!.data), Buffer.from(last.tensors.get('fc.weight')!.data));
+  // Evaluating the best checkpoint reproduces the best validation accuracy.
+  const evaluated = await runCli(['eval', '--model', join(summary.run_dir, 'model.safetensors'), '--data', await smallData(), '--device', 'cpu', '--threads', '1']);
+  assert.equal(evaluated.code, 0, evaluated.stderr);
+  const result = JSON.parse(evaluated.stdout);
+  assert.equal(result.accuracy, summary.best_val_acc);
+  assert.equal(result.n, summary.n_val);
+  assert.deepEqual(Object.keys(result.per_class), ['hotdog', 'nothotdog']);
+});
+
+class StopAt extends ProgressReporter {
+  constructor(private readonly controller: AbortController, private readonly stopEpoch: number, private readonly stopStep: number) {
+    super(quiet);
+  }
+  override step(p: StepProgress): void {
+    if (p.epoch === this.stopEpoch && p.step === this.stopStep) this.controller.abort();
+  }
+}
+
+test('an interrupted run resumes mid-epoch to exactly the uninterrupted result', async () => {
+  const out = await tempDir();
+  const straight = await train(await config(out, 'output.name=straight', 'train.epochs=3', 'optim.schedule=cosine'), { progress: new ProgressReporter(quiet) });
+  const controller = new AbortController();
+  const first = await train(await config(out, 'output.name=split', 'train.epochs=3', 'optim.schedule=cosine'), {
+    signal: controller.signal, progress: new StopAt(controller, 1, 3),
+  });
+  assert.equal(first.interrupted, true);
+  assert.equal(first.epochs, 1);
+  const state = JSON.parse(await readFile(join(first.run_dir, 'state.json'), 'utf8'));
+  assert.deepEqual([state.epoch, state.step], [1, 3]);
+  const resumed: TrainSummary = await train(await config(out, 'output.name=split', 'train.epochs=3', 'optim.schedule=cosine'), {
+    resume: first.run_dir, progress: new ProgressReporter(quiet),
+  });
+  assert.equal(resumed.interrupted, false);
+  assert.deepEqual(await metrics(resumed.run_dir), await metrics(straight.run_dir));
+  const a = await readSafetensors(join(straight.run_dir, 'last.safetensors'));
+  const b = await readSafetensors(join(resumed.run_dir, 'last.safetensors'));
+  assert.deepEqual(Buffer.from(b.tensors.get('layer4.1.conv2.weight')!.data), Buffer.from(a.tensors.get('layer4.1.conv2.weight')!.data));
+});
+
+test('pretrained weights load by name; a head of another size is re-initialised', async () => {
+  const out = await tempDir();
+  const pretrained = join(out, 'imagenet-like.safetensors');
+  const source = await createModel({ numClasses: 5, device: 'cpu', seed: 42, threads: 1 });
+  await saveCheckpoint(pretrained, source, { arch: 'resnet18', classes: ['a', 'b', 'c', 'd', 'e'], imageSize: 32, mean: [0, 0, 0], std: [1, 1, 1] });
+  await source.dispose();
+  const lines: string[] = [];
+  const summary = await train(await config(out, `model.pretrained=${pretrained}`, 'train.epochs=1', 'optim.lr=0'), {
+    progress: new ProgressReporter({ write: (s: string) => lines.push(s), isTTY: false }),
+  });
+  assert.ok(lines.some((l) => /pretrained: loaded 120 tensors .*kept fresh: fc\.bias, fc\.weight/.test(l)), lines.join(''));
+  const from = await readSafetensors(pretrained);
+  const trained = await readSafetensors(join(summary.run_dir, 'last.safetensors'));
+  // lr=0: convolutions stay exactly the pretrained ones; the 2-class head is new.
+  assert.deepEqual(Buffer.from(trained.tensors.get('layer2.0.conv1.weight')!.data), Buffer.from(from.tensors.get('layer2.0.conv1.weight')!.data));
+  assert.deepEqual(trained.tensors.get('fc.weight')!.shape, [2, 512]);
+  await assert.rejects(train(await config(out, 'model.pretrained=/nonexistent.safetensors'), { progress: new ProgressReporter(quiet) }), /nonexistent\.safetensors: no such checkpoint file/);
+});
+
+const CLI = join(import.meta.dirname, '..', 'bin', 'torchdog.js');
+
+function runCli(args: string[], onStderr?: (chunk: string, child: ReturnType<typeof spawn>) => void): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      onStderr?.(String(d), child);
+    });
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+test('CLI: Ctrl-C writes a consistent checkpoint and exits 130; --resume finishes; bad config keys exit 2-free with the key named', async () => {
+  const out = await tempDir();
+  const base = [`data.root=${await smallData()}`, 'data.image_size=32', 'train.batch_size=4', 'train.epochs=2', 'train.threads=1', 'train.device=cpu', `output.dir=${out}`, 'train.log_every=1'];
+  let sent = false;
+  const interrupted = await runCli(['train', ...base], (chunk, child) => {
+    if (!sent && /step 2\//.test(chunk)) {
+      sent = true;
+      child.kill('SIGINT');
+    }
+  });
+  assert.equal(interrupted.code, 130, interrupted.stderr);
+  const summary = JSON.parse(interrupted.stdout.trim().split('\n').at(-1)!);
+  assert.equal(summary.interrupted, true);
+  assert.match(interrupted.stderr, /continue with --resume/);
+  await readCheckpoint(join(summary.run_dir, 'last.safetensors'));
+  const resumed = await runCli(['train', '--resume', summary.run_dir]);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  const done = JSON.parse(resumed.stdout.trim().split('\n').at(-1)!);
+  assert.equal(done.epochs, 2);
+  assert.equal(done.run_dir, summary.run_dir);
+
+  const bad = await runCli(['train', 'train.epochs=zero']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /config key 'train\.epochs': expected an integer in \[1, 100000\] but got string "zero"/);
+  const unknown = await runCli(['train', 'optim.learning_rate=0.1']);
+  assert.match(unknown.stderr, /unknown config key 'optim\.learning_rate'/);
+});
