@@ -277,6 +277,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                            InstanceMethod<&ModelWrap::SetTraining>("setTraining"),
                            InstanceMethod<&ModelWrap::Seed>("seed"),
                            InstanceMethod<&ModelWrap::SetInferenceGraph>("setInferenceGraph"),
+                           InstanceMethod<&ModelWrap::SetMixedPrecision>("setMixedPrecision"),
                            InstanceMethod<&ModelWrap::Ready>("ready"),
                            InstanceMethod<&ModelWrap::Dispose>("dispose"),
                            InstanceAccessor<&ModelWrap::GetDevice>("device"),
@@ -490,6 +491,14 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     CheckAlive(env, "setInferenceGraph");
     bool enabled = ExpectBoolean(env, info[0], "enabled");
     return Enqueue(env, [this, enabled] { engine().SetInferenceGraph(enabled); },
+                   [](Napi::Env env) { return env.Undefined(); });
+  }
+
+  Napi::Value SetMixedPrecision(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckAlive(env, "setMixedPrecision");
+    bool enabled = ExpectBoolean(env, info[0], "enabled");
+    return Enqueue(env, [this, enabled] { engine().SetMixedPrecision(enabled); },
                    [](Napi::Env env) { return env.Undefined(); });
   }
 

@@ -11,6 +11,7 @@
 
 #include "inference_graph.h"
 #include "resnet.h"
+#include "torch_compat.h"
 
 namespace torchdog {
 namespace {
@@ -83,9 +84,6 @@ torch::Device ResolveDevice(const std::string& device) {
   return torch::Device(device);
 }
 
-std::string ParamStateKey(const torch::Tensor& p) {
-  return c10::guts::to_string(p.unsafeGetTensorImpl());
-}
 
 }  // namespace
 
@@ -123,6 +121,8 @@ struct Engine::Impl {
   ResNet model{nullptr};
   int64_t num_classes = 0;
   int threads = 1;
+  bool mixed_precision = false;
+  mutable torch::Tensor pinned;  // staging buffer for host-to-GPU uploads, grown on demand
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::string optimizer_name;
   std::map<std::string, torch::Tensor> tensors;  // parameters and buffers by name
@@ -150,9 +150,19 @@ struct Engine::Impl {
   torch::Tensor ToInput(const ImageBatchView& images, const Normalization& norm) const {
     auto pixels = torch::from_blob(const_cast<uint8_t*>(images.pixels),
                                    {images.count, images.height, images.width, 3}, torch::kUInt8);
+    if (device.is_cuda()) {
+      // uint8 crosses the bus (a quarter of float32), from pinned memory so
+      // the copy is a DMA; normalisation then runs on the GPU.
+      if (!pinned.defined() || pinned.numel() < pixels.numel()) {
+        pinned = torch::empty({pixels.numel()}, torch::TensorOptions(torch::kUInt8).pinned_memory(true));
+      }
+      auto staged = pinned.narrow(0, 0, pixels.numel()).view(pixels.sizes());
+      staged.copy_(pixels);
+      pixels = staged.to(device, /*non_blocking=*/true);
+    }
     // Permuting NHWC gives an NCHW view in channels-last memory order; the
     // float conversion keeps that order, so no transpose copy is made.
-    auto x = pixels.to(device).permute({0, 3, 1, 2}).to(torch::kFloat32);
+    auto x = pixels.permute({0, 3, 1, 2}).to(torch::kFloat32);
     auto mean = torch::tensor({norm.mean[0], norm.mean[1], norm.mean[2]}).view({1, 3, 1, 1});
     auto std = torch::tensor({norm.std[0], norm.std[1], norm.std[2]}).view({1, 3, 1, 1});
     auto scale = (1.0 / (std * 255.0)).to(device);
@@ -163,6 +173,15 @@ struct Engine::Impl {
   torch::Tensor ToLabels(const int32_t* labels, int64_t count) const {
     return torch::from_blob(const_cast<int32_t*>(labels), {count}, torch::kInt32)
         .to(device, torch::kInt64);
+  }
+
+  // Convolution weights in channels-last order match the channels-last
+  // activations, so cuDNN/oneDNN need no layout conversions on the GPU.
+  void UseChannelsLastWeights() {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->parameters()) {
+      if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+    }
   }
 
   void EnsureOptimizer() {
@@ -209,6 +228,10 @@ Engine::Engine(const EngineOptions& options) : impl_(std::make_unique<Impl>()) {
       impl_->model = MakeResNet18(options.num_classes);
     }
     impl_->model->to(impl_->device);
+    if (impl_->device.is_cuda()) {
+      at::globalContext().setBenchmarkCuDNN(true);
+      impl_->UseChannelsLastWeights();
+    }
     impl_->model->eval();
     for (const auto& item : impl_->model->named_parameters(true)) impl_->tensors[item.key()] = item.value();
     for (const auto& item : impl_->model->named_buffers(true)) impl_->tensors[item.key()] = item.value();
@@ -254,8 +277,12 @@ StepResult Engine::TrainStep(const ImageBatchView& images, const int32_t* labels
     impl_->model->train();
     auto target = impl_->ToLabels(labels, images.count);
     impl_->optimizer->zero_grad();
-    auto logits = impl_->model->forward(impl_->ToInput(images, norm));
-    auto loss = torch::nn::functional::cross_entropy(logits, target);
+    torch::Tensor logits, loss;
+    {
+      AutocastScope amp(impl_->mixed_precision, impl_->device.type());
+      logits = impl_->model->forward(impl_->ToInput(images, norm));
+      loss = torch::nn::functional::cross_entropy(logits, target);
+    }
     loss.backward();
     impl_->optimizer->step();
     impl_->graph_stale = true;
@@ -271,7 +298,8 @@ StepResult Engine::EvalStep(const ImageBatchView& images, const int32_t* labels,
     impl_->model->eval();
     c10::InferenceMode guard;
     auto target = impl_->ToLabels(labels, images.count);
-    auto logits = impl_->model->forward(impl_->ToInput(images, norm));
+    AutocastScope amp(impl_->mixed_precision, impl_->device.type());
+    auto logits = impl_->model->forward(impl_->ToInput(images, norm)).to(torch::kFloat32);
     auto loss = torch::nn::functional::cross_entropy(logits, target);
     auto predicted = logits.argmax(1);
     int64_t correct = predicted.eq(target).sum().item<int64_t>();
@@ -442,6 +470,14 @@ void Engine::SetThreads(int threads) {
 }
 
 void Engine::SetTraining(bool training) { impl_->model->train(training); }
+
+void Engine::SetMixedPrecision(bool enabled) { impl_->mixed_precision = enabled; }
+
+void Engine::Synchronize() {
+  TranslateErrors([&] {
+    if (impl_->device.is_cuda()) torch::cuda::synchronize(impl_->device.index());
+  });
+}
 
 void Engine::SetInferenceGraph(bool enabled) {
   impl_->use_inference_graph = enabled;

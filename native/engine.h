@@ -100,6 +100,11 @@ class Engine {
   // Eval-mode Forward runs a frozen, optimised TorchScript copy of the model
   // (default on); off runs the eager model, as training does.
   void SetInferenceGraph(bool enabled);
+  // bf16 autocast for training and evaluation steps (CUDA, or CPUs with
+  // bf16 support); the loss and the optimizer state stay float32.
+  void SetMixedPrecision(bool enabled);
+  // Waits for queued GPU work (timing); a no-op on the CPU.
+  void Synchronize();
   void Seed(uint64_t seed);
 
   std::string Device() const;

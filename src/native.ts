@@ -102,6 +102,8 @@ export interface NativeModel {
    * weights (rebuilt after they change); default true. false = eager model.
    */
   setInferenceGraph(enabled: boolean): Promise<void>;
+  /** bf16 autocast in trainStep/evalStep (CUDA, or CPUs with bf16); default false. */
+  setMixedPrecision(enabled: boolean): Promise<void>;
   seed(seed: number): Promise<void>;
   /** Waits for queued operations, then frees the engine. */
   dispose(): Promise<void>;

@@ -1,0 +1,173 @@
+// torchdog_bench: the engine's training and inference throughput without
+// Node, for machines that have LibTorch but no Node (the GPU check), and for
+// CPU numbers in GFLOP/s. Prints one JSON object.
+//
+//   torchdog_bench [--device cuda] [--size 128] [--train-batch 256]
+//                  [--infer-batches 1,256] [--seconds 10] [--threads 0] [--check]
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Args {
+  std::string device = "auto";
+  int64_t size = 128;
+  int64_t train_batch = 64;
+  std::vector<int64_t> infer_batches = {1, 32};
+  double seconds = 5;
+  int threads = 0;
+  bool check = false;
+};
+
+std::vector<int64_t> ParseList(const std::string& text) {
+  std::vector<int64_t> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) out.push_back(std::stoll(item));
+  return out;
+}
+
+Args Parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", flag.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (flag == "--device") a.device = value();
+    else if (flag == "--size") a.size = std::stoll(value());
+    else if (flag == "--train-batch") a.train_batch = std::stoll(value());
+    else if (flag == "--infer-batches") a.infer_batches = ParseList(value());
+    else if (flag == "--seconds") a.seconds = std::stod(value());
+    else if (flag == "--threads") a.threads = std::stoi(value());
+    else if (flag == "--check") a.check = true;
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      std::exit(2);
+    }
+  }
+  return a;
+}
+
+std::vector<uint8_t> RandomPixels(int64_t count, int64_t size, uint32_t seed) {
+  std::vector<uint8_t> pixels(static_cast<size_t>(count * size * size * 3));
+  std::mt19937 rng(seed);
+  for (auto& p : pixels) p = static_cast<uint8_t>(rng() & 0xff);
+  return pixels;
+}
+
+const torchdog::Normalization kNorm{{0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f}};
+
+// Runs `step` repeatedly for about `seconds` after a warm-up; returns
+// {images per second, mean milliseconds per call}.
+template <typename Step>
+std::pair<double, double> Measure(torchdog::Engine& engine, int64_t batch, double seconds, Step step) {
+  for (int i = 0; i < 3; ++i) step();
+  engine.Synchronize();
+  int64_t calls = 0;
+  auto start = Clock::now();
+  double elapsed = 0;
+  while (elapsed < seconds || calls < 3) {
+    step();
+    ++calls;
+    if (calls % 4 == 0 || elapsed >= seconds) engine.Synchronize();
+    elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  }
+  engine.Synchronize();
+  elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  return {calls * batch / elapsed, 1000.0 * elapsed / calls};
+}
+
+// Largest absolute difference between CPU and `device` probabilities for the
+// same weights and images.
+double CompareWithCpu(const Args& args, torchdog::Engine& device_engine) {
+  torchdog::Engine cpu({"resnet18", 2, "cpu", 0, args.threads});
+  std::vector<torchdog::TensorView> views;
+  auto tensors = device_engine.GetTensors();
+  for (const auto& t : tensors) views.push_back({t.name, t.dtype, t.shape, t.bytes.data(), t.bytes.size()});
+  cpu.SetTensors(views);
+  cpu.SetTraining(false);
+  device_engine.SetTraining(false);
+  auto pixels = RandomPixels(8, args.size, 7);
+  torchdog::ImageBatchView batch{pixels.data(), 8, args.size, args.size};
+  auto a = cpu.Forward(batch, kNorm);
+  auto b = device_engine.Forward(batch, kNorm);
+  double worst = 0;
+  for (size_t i = 0; i < a.probabilities.size(); ++i) {
+    worst = std::max(worst, static_cast<double>(std::fabs(a.probabilities[i] - b.probabilities[i])));
+  }
+  return worst;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args = Parse(argc, argv);
+  std::string problem = torchdog::CheckDevice(args.device);
+  if (!problem.empty()) {
+    std::fprintf(stderr, "%s\n", problem.c_str());
+    return 1;
+  }
+  try {
+    torchdog::Engine engine({"resnet18", 2, args.device, 0, args.threads});
+    std::ostringstream json;
+    json << "{\"device\":\"" << engine.Device() << "\",\"threads\":" << engine.Threads() << ",\"size\":" << args.size;
+
+    auto train_pixels = RandomPixels(args.train_batch, args.size, 1);
+    std::vector<int32_t> labels(static_cast<size_t>(args.train_batch));
+    for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int32_t>(i % 2);
+    torchdog::ImageBatchView train_batch{train_pixels.data(), args.train_batch, args.size, args.size};
+    json << ",\"train\":{\"batch\":" << args.train_batch;
+    for (bool amp : {false, true}) {
+      engine.SetMixedPrecision(amp);
+      auto [img_s, ms] = Measure(engine, args.train_batch, args.seconds,
+                                 [&] { engine.TrainStep(train_batch, labels.data(), kNorm); });
+      json << ",\"" << (amp ? "amp" : "fp32") << "\":{\"img_per_s\":" << img_s << ",\"ms_per_step\":" << ms << "}";
+      std::fprintf(stderr, "train batch %lld %s: %.1f img/s (%.2f ms/step)\n", static_cast<long long>(args.train_batch),
+                   amp ? "amp" : "fp32", img_s, ms);
+    }
+    engine.SetMixedPrecision(false);
+    json << "},\"infer\":{";
+    engine.SetTraining(false);
+    bool first = true;
+    for (int64_t batch : args.infer_batches) {
+      auto pixels = RandomPixels(batch, args.size, 2);
+      torchdog::ImageBatchView view{pixels.data(), batch, args.size, args.size};
+      for (bool graph : {false, true}) {
+        engine.SetInferenceGraph(graph);
+        auto [img_s, ms] = Measure(engine, batch, args.seconds, [&] { engine.Forward(view, kNorm); });
+        json << (first ? "" : ",") << "\"" << batch << (graph ? "_graph" : "_eager") << "\":{\"img_per_s\":" << img_s
+             << ",\"ms_per_batch\":" << ms << "}";
+        first = false;
+        std::fprintf(stderr, "infer batch %lld %s: %.1f img/s (%.2f ms/batch)\n", static_cast<long long>(batch),
+                     graph ? "graph" : "eager", img_s, ms);
+      }
+    }
+    json << "}";
+    if (args.check && engine.Device() != "cpu") {
+      double worst = CompareWithCpu(args, engine);
+      json << ",\"cpu_vs_device_max_abs_prob_diff\":" << worst;
+      std::fprintf(stderr, "CPU vs %s probabilities: max |diff| %.3g\n", engine.Device().c_str(), worst);
+    }
+    json << "}";
+    std::printf("%s\n", json.str().c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "torchdog_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The GPU check: builds torchdog's native engine against the CUDA LibTorch
+# inside the machine's PyTorch install (no Node needed), checks CPU and CUDA
+# agree, and measures training (AMP off/on) and inference throughput.
+#
+#   scripts/gpu-check.sh OUT_DIR
+#
+# Needs: python3 with a CUDA torch, cmake, ninja (or make), a C++17 compiler,
+# an NVIDIA GPU. Prints a short table last; full numbers go to OUT_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:?usage: scripts/gpu-check.sh OUT_DIR}
+mkdir -p "$out"
+python=${PYTHON:-python3}
+
+prefix=$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)')
+"$python" - > "$out/torch.txt" <<'PY'
+import torch
+print("torch", torch.__version__, "cuda", torch.version.cuda, "cxx11_abi", torch._C._GLIBCXX_USE_CXX11_ABI)
+print("gpu", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")
+PY
+cat "$out/torch.txt"
+command -v nvidia-smi >/dev/null && nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
+
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+build=${TORCHDOG_GPU_BUILD_DIR:-build-gpu}
+started=$(date +%s)
+# TorchConfig.cmake carries the matching _GLIBCXX_USE_CXX11_ABI on its target.
+cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DTORCHDOG_BUILD_BENCH=ON \
+  -DCMAKE_PREFIX_PATH="$prefix" > "$out/cmake-configure.log" 2>&1 || { tail -40 "$out/cmake-configure.log"; exit 1; }
+cmake --build "$build" --target torchdog_bench -j "$(nproc)" > "$out/cmake-build.log" 2>&1 || { tail -60 "$out/cmake-build.log"; exit 1; }
+echo "built torchdog_bench in $(( $(date +%s) - started )) s"
+
+seconds=${TORCHDOG_GPU_SECONDS:-8}
+"$build/torchdog_bench" --device cuda --size 128 --train-batch "${TORCHDOG_GPU_TRAIN_BATCH:-256}" \
+  --infer-batches 1,256 --seconds "$seconds" --check > "$out/bench-cuda.json" 2> "$out/bench-cuda.log" \
+  || { cat "$out/bench-cuda.log"; exit 1; }
+cat "$out/bench-cuda.log"
+
+"$python" - "$out/bench-cuda.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+t, i = r["train"], r["infer"]
+print()
+print(f"torchdog on {r['device']}, {r['size']} px")
+print(f"  train  batch {t['batch']:>4}  fp32 {t['fp32']['img_per_s']:>10.0f} img/s   amp(bf16) {t['amp']['img_per_s']:>10.0f} img/s")
+for key in sorted(i, key=lambda k: (int(k.split('_')[0]), k)):
+    v = i[key]
+    print(f"  infer  batch {key:>10}  {v['img_per_s']:>10.0f} img/s   {v['ms_per_batch']:8.3f} ms/batch")
+d = r.get("cpu_vs_device_max_abs_prob_diff")
+if d is not None:
+    tol = 2e-3  # fp32 on CUDA runs convolutions in TF32 by default
+    print(f"  CPU vs CUDA probabilities: max |diff| {d:.2e} (tolerance {tol:g}: {'ok' if d <= tol else 'FAIL'})")
+    sys.exit(0 if d <= tol else 1)
+PY
