@@ -174,3 +174,23 @@ test('CLI: Ctrl-C writes a consistent checkpoint and exits 130; --resume finishe
   const unknown = await runCli(['train', 'optim.learning_rate=0.1']);
   assert.match(unknown.stderr, /unknown config key 'optim\.learning_rate'/);
 });
+
+test('output.gcs uploads the run; a failed upload is reported and the local run kept', async () => {
+  const { GcsEmulator } = await import('./helpers/gcs-emulator.ts');
+  await using gcs = await GcsEmulator.start({ buckets: ['runs-bucket'] });
+  const out = await tempDir();
+  const summary = await train(await config(out, 'train.epochs=1', 'output.name=up', 'output.gcs=gs://runs-bucket/team/exp'), {
+    progress: new ProgressReporter(quiet), gcs: { apiEndpoint: gcs.endpoint },
+  });
+  assert.equal(summary.gcs, 'gs://runs-bucket/team/exp/up');
+  const names = gcs.names('runs-bucket', 'team/exp/up/');
+  assert.deepEqual(names.map((n) => n.split('/').at(-1)).sort(), (await readdir(summary.run_dir)).sort());
+  assert.deepEqual(gcs.get('runs-bucket', 'team/exp/up/model.safetensors'), await readFile(join(summary.run_dir, 'model.safetensors')));
+
+  const failed = await train(await config(out, 'train.epochs=1', 'output.name=nobucket', 'output.gcs=gs://missing-bucket/x'), {
+    progress: new ProgressReporter(quiet), gcs: { apiEndpoint: gcs.endpoint },
+  });
+  assert.equal(failed.gcs, undefined);
+  assert.match(failed.gcs_error ?? '', /missing-bucket/);
+  await readCheckpoint(join(failed.run_dir, 'model.safetensors'));
+});

@@ -17,6 +17,8 @@ import { configToYaml, DEFAULT_CONFIG, resolveConfig, type TrainConfig } from '.
 import { learningRate } from './schedule.js';
 import { ProgressReporter } from './progress.js';
 import { renderReport } from './report.js';
+import { uploadRun } from './upload.js';
+import type { GcsClientOptions } from '../cloud/gcs.js';
 
 export interface EpochMetrics {
   epoch: number;
@@ -47,6 +49,10 @@ export interface TrainSummary {
   interrupted: boolean;
   device: string;
   threads: number;
+  /** gs:// folder the run was uploaded to (output.gcs), when it was. */
+  gcs?: string;
+  /** Why the upload failed; the local run is complete regardless. */
+  gcs_error?: string;
 }
 
 export interface TrainOptions {
@@ -55,6 +61,8 @@ export interface TrainOptions {
   /** Aborting stops after the current step, with a consistent checkpoint written. */
   signal?: AbortSignal;
   progress?: ProgressReporter;
+  /** Cloud Storage client settings for output.gcs (e.g. an emulator's endpoint). */
+  gcs?: GcsClientOptions;
 }
 
 /** Where a run stands; written after every epoch and on interruption. */
@@ -331,7 +339,19 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
         config: configToYaml(config),
       }),
     );
+    const upload: Pick<TrainSummary, 'gcs' | 'gcs_error'> = {};
+    if (config.output.gcs && !interrupted) {
+      try {
+        const done = await uploadRun(runDir, config.output.gcs, options.gcs);
+        upload.gcs = done.uri;
+        log(`uploaded ${done.files.length} files to ${done.uri}`);
+      } catch (error) {
+        upload.gcs_error = (error as Error).message;
+        log(`warning: upload to ${config.output.gcs} failed, the run is kept in ${runDir}: ${upload.gcs_error}`);
+      }
+    }
     return {
+      ...upload,
       run_dir: runDir,
       epochs: state.history.length,
       best_epoch: state.best_epoch,
