@@ -3,6 +3,8 @@
 import { predictCommand } from './predict.js';
 import { trainCommand } from './train.js';
 import { evalCommand } from './eval.js';
+import { driftCommand } from './drift.js';
+import { serveCommand } from './serve.js';
 import { UsageError } from './errors.js';
 import { MAIN_USAGE } from './usage.js';
 
@@ -12,6 +14,8 @@ const COMMANDS: Record<string, Command> = {
   train: trainCommand,
   eval: evalCommand,
   predict: predictCommand,
+  drift: driftCommand,
+  serve: serveCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -7,6 +7,9 @@ Commands:
   train [--config FILE] [key=value ...]   train on an image folder; last stdout line is a JSON summary
   eval --model M --data DIR               accuracy and loss on a split; one JSON line
   predict --model M IMAGE...              classify image files; one JSON line per image
+  drift --reference R --current C         recent predictions against the training set; JSON, --html page
+  serve [--model M] [--port P]            the HTTP service: web page, /predict, /metrics
+  data pull|status|push [TARGET]          version data with DVC's format and remotes (local, gs://)
 
 Run 'torchdog <command> --help' for a command's options.
 `;
@@ -63,4 +66,85 @@ Options:
   --device DEVICE      cpu, cuda, cuda:N or auto                      [default: auto]
   --threads N          LibTorch threads, 0 = one per core             [default: 0]
   --batch N            images per forward pass                        [default: 32]
+`;
+
+export const SERVE_USAGE = `Usage: torchdog serve [--model M] [--port P] [--host H] [options]
+
+Serves a checkpoint over HTTP: GET / (a page to try images), GET /health,
+GET /ready, POST /predict (multipart field 'data' or 'file', or the raw image
+as the body), GET /metrics (Prometheus). Concurrent predictions share batched
+forward passes. Logs are JSON lines on stderr. SIGTERM or Ctrl-C stops taking
+requests, answers those in progress and flushes the prediction log.
+
+Options:
+  --model, -m M            checkpoint path or gs://BUCKET/PATH
+                           [default: $TORCHDOG_MODEL, else runs/latest/model.safetensors]
+  --port P                 TCP port, 0 = any free one             [default: $PORT, else 8080]
+  --host H                 address to listen on                   [default: $HOST, else 0.0.0.0]
+  --device DEVICE          cpu, cuda, cuda:N or auto              [default: auto]
+  --threads N              LibTorch threads, 0 = one per core     [default: 0]
+  --max-batch N            most images per forward pass           [default: 32]
+  --max-wait-ms N          longest an image waits to share a pass [default: 5]
+  --max-queue N            predictions in progress before 503     [default: 64]
+  --timeout-ms N           budget per prediction, then 503        [default: 30000]
+  --max-body-mb N          largest request body in MiB (413)      [default: 10]
+  --max-pixels N           largest image width*height (413)       [default: 40000000]
+  --predictions TARGET     prediction log for drift monitoring: FILE.jsonl, gs://BUCKET/PREFIX
+                           or none          [default: $TORCHDOG_PREDICTIONS, else predictions.jsonl]
+  --flush-ms N             prediction-log flush interval          [default: 1000; 30000 for gs://]
+  --shutdown-timeout-ms N  longest a stop waits for requests      [default: 10000]
+  --help, -h               show this help
+`;
+
+export const DRIFT_USAGE = `Usage: torchdog drift --reference R --current C [--window N] [--html FILE]
+
+Compares the drift features (avg_brightness, contrast, sharpness) and the class
+of recent predictions with those of the training set, column by column, with
+Evidently's default tests: Kolmogorov-Smirnov or normed Wasserstein for the
+features, chi-squared, z-test or Jensen-Shannon for the class (picked by the
+reference size and the number of distinct values). The dataset drifts when at
+least half the columns do. Prints the verdict as JSON: per column the test,
+statistic, p_value or distance, threshold and drift; dataset_drift overall.
+
+Options:
+  --reference, -r R    RUN_DIR/reference.jsonl, or the run directory itself     [required]
+  --current, -c C      prediction log (JSONL) written by 'torchdog serve'        [required]
+  --window, -w N       use only the N most recent (last) lines of C
+  --html FILE          also write a self-contained HTML report with the distributions
+  --fail-on-drift      exit with status 3 when the dataset drifted (for cron and CI)
+  --help, -h           show this help
+
+A malformed line stops the command with its file and line number (status 1).
+`;
+
+export const DATA_USAGE = `Usage: torchdog data <pull|status|push> [TARGET...] [options]
+
+Data versioning compatible with DVC 3, without Python: .dvc files, the remotes
+of .dvc/config (local folders and gs://BUCKET[/PREFIX]), the .dvc/cache cache
+and .dvcignore, exactly as DVC uses them. TARGET is a .dvc file (data.dvc) or
+the path it tracks (data); default: every .dvc file in the repository, which
+is the nearest folder at or above the current one that holds .dvc/.
+
+  pull     download the version the .dvc files name (every md5 verified) into
+           the cache and the workspace; files already right are skipped
+  status   compare the workspace, the cache and (--cloud) the remote with the
+           .dvc files
+  push     hash the workspace as DVC does, upload what the remote lacks, then
+           write the new version into the .dvc file (a TARGET folder without
+           one gets a new FOLDER.dvc)
+
+Options:
+  --remote, -r NAME    remote from .dvc/config        [default: the output's remote:, else core.remote]
+  --jobs, -j N         parallel transfers             [default: 16]
+  --force, -f          pull: overwrite workspace files whose content is in neither
+                       the .dvc version nor the cache (lost otherwise)
+  --cloud, -c          status: also ask the remote which objects it has
+  --json               status: one JSON object instead of the report
+  --help, -h           show this help
+
+pull and push print progress on stderr and one JSON summary line on stdout.
+gs:// uses Application Default Credentials (gcloud auth application-default
+login, or GOOGLE_APPLICATION_CREDENTIALS); STORAGE_EMULATOR_HOST points it at an
+emulator. Ctrl-C stops after the transfers in flight (status 130): everything
+written is complete and verified, and running the command again continues.
 `;

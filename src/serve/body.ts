@@ -1,0 +1,87 @@
+// Getting the image out of a /predict request: the body is counted while it
+// streams in and refused the moment it passes the limit, so an oversized or
+// endless upload never sits in memory; then a multipart field or the raw body.
+import { ServeError } from './errors.js';
+
+/** Multipart field names, in order of preference: the seed's clients send `data`. */
+export const IMAGE_FIELDS = ['data', 'file'] as const;
+
+function tooLarge(limit: number): ServeError {
+  // The rest of the body is never read, so the connection cannot carry
+  // another request: close it rather than leave the upload hanging.
+  return new ServeError(413, 'ERR_BODY_TOO_LARGE', `request body is larger than the limit of ${limit} bytes`, { Connection: 'close' });
+}
+
+/**
+ * Reads the whole body, at most `limit` bytes. A declared Content-Length over
+ * the limit is refused before reading; a body that grows past it while
+ * streaming is cancelled at that point. When `signal` aborts, reading stops
+ * and its reason is thrown.
+ */
+export async function readBodyLimited(request: Request, limit: number, signal: AbortSignal): Promise<Uint8Array> {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const onAbort = () => void reader.cancel(signal.reason).catch(() => {});
+  signal.addEventListener('abort', onAbort, { once: true });
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      signal.throwIfAborted();
+      const { done, value } = await reader.read();
+      signal.throwIfAborted();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        void reader.cancel('body too large').catch(() => {});
+        throw tooLarge(limit);
+      }
+      chunks.push(value);
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    reader.releaseLock();
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+function mediaType(contentType: string | null): string {
+  return (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase();
+}
+
+export function isMultipart(contentType: string | null): boolean {
+  return mediaType(contentType) === 'multipart/form-data';
+}
+
+/** The image bytes of a multipart/form-data body: field `data`, else `file`. */
+export async function imageFromMultipart(body: Uint8Array, contentType: string): Promise<Uint8Array> {
+  let form: FormData;
+  try {
+    form = await new Response(body as Uint8Array<ArrayBuffer>, { headers: { 'content-type': contentType } }).formData();
+  } catch (error) {
+    throw new ServeError(400, 'ERR_BAD_MULTIPART', `malformed multipart/form-data body (${(error as Error).message})`);
+  }
+  for (const name of IMAGE_FIELDS) {
+    const value = form.get(name);
+    if (value === null) continue;
+    // A part without a filename arrives as text; its UTF-8 bytes then go to
+    // the sniffer like any other upload (and are refused unless an image).
+    return typeof value === 'string' ? new TextEncoder().encode(value) : new Uint8Array(await value.arrayBuffer());
+  }
+  const fields = new Set<string>();
+  form.forEach((_, key) => fields.add(key));
+  throw new ServeError(
+    400,
+    'ERR_MISSING_FIELD',
+    `multipart body has no field 'data' or 'file' (found: ${fields.size ? [...fields].map((f) => `'${f}'`).join(', ') : 'no fields'})`,
+  );
+}

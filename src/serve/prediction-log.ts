@@ -1,0 +1,190 @@
+// The prediction log that drift monitoring reads: one JSON line per
+// prediction, kept off the request path. append() only pushes onto a bounded
+// buffer (dropping and counting when it is full); a timer hands the buffer to
+// the sink, one write at a time, so a slow or failing sink costs requests
+// nothing. close() stops the timer and flushes what is left.
+import { appendFile, mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { expectInteger, invalid } from '../util/validate.js';
+import { createStorage, gcsUploadBytes, isGsUri, parseGsUri } from '../cloud/gcs.js';
+
+export interface PredictionRecord {
+  time: string;
+  category: string;
+  probability: number;
+  avg_brightness: number;
+  contrast: number;
+  sharpness: number;
+}
+
+/** Where flushed records go. write() gets complete JSON lines, newline-terminated. */
+export interface PredictionSink {
+  /** For logs and errors: a path or URI. */
+  readonly description: string;
+  write(lines: string, count: number): Promise<void>;
+  close?(): Promise<void>;
+}
+
+/** Appends to a local JSONL file, creating its folder on first use. */
+export class FileSink implements PredictionSink {
+  readonly description: string;
+  private ready: Promise<unknown> | undefined;
+
+  constructor(path: string) {
+    this.description = resolve(path);
+  }
+
+  async write(lines: string): Promise<void> {
+    this.ready ??= mkdir(dirname(this.description), { recursive: true });
+    await this.ready;
+    await appendFile(this.description, lines);
+  }
+}
+
+/**
+ * Writes each flush as its own object under gs://bucket/prefix/ (objects
+ * cannot be appended to): PREFIX/YYYYMMDDTHHMMSS.sssZ-PID-SEQ.jsonl.
+ */
+export class GcsSink implements PredictionSink {
+  readonly description: string;
+  private readonly bucket: string;
+  private readonly prefix: string;
+  private sequence = 0;
+
+  constructor(uri: string) {
+    const { bucket, path } = parseGsUri(uri, 'predictions');
+    this.bucket = bucket;
+    this.prefix = path.replace(/\/+$/, '');
+    this.description = uri;
+  }
+
+  async write(lines: string): Promise<void> {
+    const stamp = new Date().toISOString().replace(/[-:]/g, '');
+    const name = `${this.prefix ? `${this.prefix}/` : ''}${stamp}-${process.pid}-${String(this.sequence++).padStart(6, '0')}.jsonl`;
+    await gcsUploadBytes(await createStorage(), { bucket: this.bucket, path: name }, lines, { contentType: 'application/x-ndjson', resumable: false });
+  }
+}
+
+/** A sink for a path or gs:// URI. */
+export function sinkFor(target: string): PredictionSink {
+  if (typeof target !== 'string' || target.length === 0) throw invalid('predictions', 'a file path or gs:// URI', target);
+  return isGsUri(target) ? new GcsSink(target) : new FileSink(target);
+}
+
+export interface PredictionLogOptions {
+  /** Milliseconds between flushes. Default 1000. */
+  flushIntervalMs?: number;
+  /** Records held at most; beyond, new ones are dropped and counted. Default 10000. */
+  maxBuffer?: number;
+  /** Called with the number of records each time some are dropped. */
+  onDrop?: (count: number) => void;
+  /** Called with the number of records each write delivered. */
+  onWrite?: (count: number) => void;
+  /** Called when a write fails (the records stay buffered for the next try while room lasts). */
+  onError?: (error: Error) => void;
+}
+
+export interface PredictionLogStats {
+  buffered: number;
+  written: number;
+  dropped: number;
+  failedWrites: number;
+}
+
+export class PredictionLog {
+  private buffer: string[] = [];
+  private flushing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly maxBuffer: number;
+  private readonly stats_ = { written: 0, dropped: 0, failedWrites: 0 };
+
+  constructor(
+    readonly sink: PredictionSink,
+    private readonly options: PredictionLogOptions = {},
+  ) {
+    if (typeof sink?.write !== 'function') throw invalid('sink', 'a PredictionSink (an object with write(lines, count))', sink);
+    this.maxBuffer = expectInteger(options.maxBuffer ?? 10_000, 'predictionLog.maxBuffer', 1);
+    const interval = expectInteger(options.flushIntervalMs ?? 1000, 'predictionLog.flushIntervalMs', 1);
+    this.timer = setInterval(() => void this.flush(), interval);
+    // The log must never be what keeps a finished process alive.
+    this.timer.unref();
+  }
+
+  get stats(): PredictionLogStats {
+    return { buffered: this.buffer.length, ...this.stats_ };
+  }
+
+  /** Buffers one record; never blocks, never throws for a full buffer or a closed log. */
+  append(record: PredictionRecord): void {
+    if (this.closed || this.buffer.length >= this.maxBuffer) {
+      this.countDropped(1);
+      return;
+    }
+    this.buffer.push(JSON.stringify(record));
+  }
+
+  /** Writes what is buffered now; resolves when that write (or the one already running) is done. */
+  flush(): Promise<void> {
+    this.flushing ??= this.writeBuffered().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async writeBuffered(): Promise<void> {
+    if (this.buffer.length === 0) return;
+    const batch = this.buffer;
+    this.buffer = [];
+    try {
+      await this.sink.write(batch.join('\n') + '\n', batch.length);
+      this.stats_.written += batch.length;
+      this.options.onWrite?.(batch.length);
+    } catch (error) {
+      this.stats_.failedWrites++;
+      this.options.onError?.(error as Error);
+      // Keep the oldest records for the next try, as many as fit beside the new ones.
+      const room = Math.max(0, this.maxBuffer - this.buffer.length);
+      const kept = batch.slice(0, room);
+      this.countDropped(batch.length - kept.length);
+      this.buffer = kept.concat(this.buffer);
+    }
+  }
+
+  /** Counts records lost before they reached the buffer (for example, features that could not be computed). */
+  countDropped(count: number): void {
+    if (count <= 0) return;
+    this.stats_.dropped += count;
+    this.options.onDrop?.(count);
+  }
+
+  /**
+   * Stops taking records and flushes the rest: waits for a running write,
+   * then writes once more. Records still unwritten after `timeoutMs` (a sink
+   * that hangs) or after a failed last write are counted as dropped.
+   */
+  async close(timeoutMs = 10_000): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    let timeout: NodeJS.Timeout | undefined;
+    const expired = new Promise<'timeout'>((resolve) => {
+      timeout = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    try {
+      const done = (async () => {
+        await this.flushing;
+        await this.flush();
+      })();
+      if ((await Promise.race([done, expired])) === 'timeout') {
+        this.options.onError?.(new Error(`prediction log: ${this.sink.description} did not finish writing within ${timeoutMs} ms`));
+      }
+      await Promise.race([this.sink.close?.(), expired]);
+    } finally {
+      clearTimeout(timeout);
+      this.countDropped(this.buffer.length);
+      this.buffer = [];
+    }
+  }
+}

@@ -1,0 +1,86 @@
+// Listening: @hono/node-server around a TorchdogApp, and the graceful stop
+// that Cloud Run's SIGTERM expects (stop accepting, answer what was admitted,
+// flush the prediction log, then let the process end).
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import { expectInteger, expectString, invalid } from '../util/validate.js';
+import type { ShutdownResult, TorchdogApp } from './app.js';
+import { jsonLineLogger, type Logger } from './log.js';
+
+export interface ServerOptions {
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** Default 0.0.0.0 (what a container needs); 127.0.0.1 for local only. */
+  host?: string;
+  /** Longest a stop waits for admitted predictions. Default 10000 ms (Cloud Run's SIGTERM grace). */
+  shutdownTimeoutMs?: number;
+  /** Stop gracefully on SIGTERM and SIGINT. Default false (the CLI turns it on). */
+  handleSignals?: boolean;
+  logger?: Logger;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  readonly host: string;
+  /** Stops gracefully; the same promise on every call. */
+  close(): Promise<ShutdownResult>;
+  /** Settles when the server has stopped, however it was asked to. */
+  readonly closed: Promise<ShutdownResult>;
+}
+
+export async function startServer(app: TorchdogApp, options: ServerOptions = {}): Promise<RunningServer> {
+  const port = expectInteger(options.port ?? 8080, 'options.port', 0, 65535);
+  const host = expectString(options.host ?? '0.0.0.0', 'options.host');
+  const timeoutMs = expectInteger(options.shutdownTimeoutMs ?? 10_000, 'options.shutdownTimeoutMs', 0);
+  const log = options.logger ?? jsonLineLogger();
+  if (typeof log !== 'function') throw invalid('options.logger', 'a function', log);
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port, hostname: host }) as Server;
+    s.once('listening', () => resolve(s));
+    s.once('error', reject);
+  });
+  const address = server.address() as AddressInfo;
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${shown}:${address.port}`;
+
+  let finish!: (result: ShutdownResult) => void;
+  const closed = new Promise<ShutdownResult>((resolve) => (finish = resolve));
+  let closing: Promise<ShutdownResult> | undefined;
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    log({ severity: 'INFO', message: `${signal}: stopping (again to force)` });
+    process.once(signal, () => {
+      log({ severity: 'WARNING', message: `${signal} again: exiting without draining` });
+      process.exit(130);
+    });
+    void close();
+  };
+  const signals: NodeJS.Signals[] = options.handleSignals ? ['SIGTERM', 'SIGINT'] : [];
+  for (const s of signals) process.once(s, onSignal);
+
+  function close(): Promise<ShutdownResult> {
+    closing ??= (async () => {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const result = await app.shutdown({ timeoutMs });
+      // Answers of drained requests may still be streaming out; give them a
+      // moment on their (now Connection: close) sockets, then cut the rest.
+      let grace: NodeJS.Timeout | undefined;
+      await Promise.race([stopped, new Promise((resolve) => (grace = setTimeout(resolve, 1000)))]);
+      clearTimeout(grace);
+      server.closeAllConnections();
+      await stopped;
+      for (const s of signals) process.removeListener(s, onSignal);
+      log({ severity: 'INFO', message: 'stopped', drained: result.drained });
+      finish(result);
+      return result;
+    })();
+    return closing;
+  }
+
+  log({ severity: 'INFO', message: `listening on ${url}`, url, port: address.port, host });
+  return { url, port: address.port, host, close, closed };
+}

@@ -1,0 +1,136 @@
+// `torchdog serve` as a process: listening on PORT, answering, and stopping
+// gracefully on SIGTERM (in-flight request answered, prediction log flushed).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { tempDir, writeRandomCheckpoint } from './helpers/checkpoint.ts';
+import { encodeImage } from './helpers/images.ts';
+import { form } from './helpers/serve.ts';
+
+const CLI = join(import.meta.dirname, '..', 'bin', 'torchdog.js');
+const run = promisify(execFile);
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  logs: any[];
+  exited: Promise<number | null>;
+}
+
+/** Starts `torchdog serve` and resolves with its URL once it logs that it listens. */
+async function startServe(args: string[], env: Record<string, string> = {}): Promise<Started> {
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: any[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stderr! });
+    lines.on('line', (line) => {
+      let entry;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        entry = { message: line, notJson: true };
+      }
+      logs.push(entry);
+      if (entry.url) resolve(entry.url);
+    });
+    void exited.then((code) => reject(new Error(`serve exited with ${code}: ${JSON.stringify(logs)}`)));
+    setTimeout(() => reject(new Error(`serve did not listen: ${JSON.stringify(logs)}`)), 20_000).unref();
+  });
+  return { child, url, logs, exited };
+}
+
+async function waitReady(url: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const res = await fetch(`${url}/ready`).catch(() => null);
+    if (res?.status === 200) return;
+    await res?.body?.cancel();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('never ready');
+}
+
+test('serve --help', async () => {
+  const { stdout } = await run(process.execPath, [CLI, 'serve', '--help']);
+  assert.match(stdout, /^Usage: torchdog serve/);
+  assert.match(stdout, /--predictions/);
+  const { stdout: main } = await run(process.execPath, [CLI, '--help']);
+  assert.match(main, /serve \[--model M\]/);
+});
+
+test('without a model, serve says where it looked and what to do', async () => {
+  const cwd = await tempDir();
+  const result = await run(process.execPath, [CLI, 'serve', '--port', '0'], { cwd }).then(
+    () => ({ code: 0, stderr: '' }),
+    (e: { code: number; stderr: string }) => e,
+  );
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /no model at runs\/latest\/model\.safetensors .*torchdog train.*--model/);
+  const other = await run(process.execPath, [CLI, 'serve', '--model', join(cwd, 'x.safetensors')], { cwd }).catch((e) => e);
+  assert.equal(other.code, 1);
+  assert.match(other.stderr, /no model at .*x\.safetensors/);
+  const corrupt = join(cwd, 'corrupt.safetensors');
+  await writeFile(corrupt, 'this is not a checkpoint');
+  const broken = await run(process.execPath, [CLI, 'serve', '--model', corrupt, '--port', '0', '--host', '127.0.0.1'], { cwd }).catch((e) => e);
+  assert.equal(broken.code, 1);
+  assert.match(broken.stderr, /torchdog serve: cannot load the model .*corrupt\.safetensors: /);
+  const badPort = await run(process.execPath, [CLI, 'serve', '--port', 'http'], { cwd }).catch((e) => e);
+  assert.equal(badPort.code, 2);
+  assert.match(badPort.stderr, /--port: expected an integer between 0 and 65535/);
+});
+
+test('serve on $PORT: page, prediction, metrics; SIGTERM answers the request in flight, flushes the log, exits 0', async () => {
+  const dir = await tempDir();
+  const model = join(dir, 'model.safetensors');
+  const predictions = join(dir, 'log', 'predictions.jsonl');
+  await writeRandomCheckpoint(model);
+  const server = await startServe(
+    ['--model', model, '--host', '127.0.0.1', '--device', 'cpu', '--threads', '1', '--predictions', predictions, '--max-wait-ms', '1000', '--flush-ms', '3600000'],
+    { PORT: '0' },
+  );
+  try {
+    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.notEqual(server.url, 'http://127.0.0.1:8080');
+    await waitReady(server.url);
+    const page = await fetch(server.url);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /torchdog/);
+
+    const image = await encodeImage('jpeg', 120, 90, 4);
+    const first = await fetch(`${server.url}/predict`, { method: 'POST', body: form('data', image) });
+    assert.equal(first.status, 200);
+    assert.ok(['hotdog', 'nothotdog'].includes((await first.json()).category));
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, /torchdog_http_requests_total\{route="\/predict",method="POST",status="200"\} 1/);
+    assert.match(metrics, /torchdog_process_resident_memory_bytes/);
+
+    // This one waits up to a second for company in the batcher: stop once it is admitted.
+    const inflight = fetch(`${server.url}/predict`, { method: 'POST', body: new Uint8Array(image), headers: { 'content-type': 'image/jpeg' } });
+    for (let i = 0; ; i++) {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      if (/^torchdog_inflight_predictions 1$/m.test(text)) break;
+      assert.ok(i < 500, 'the request was never admitted');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    server.child.kill('SIGTERM');
+    const answer = await inflight;
+    assert.equal(answer.status, 200);
+    assert.equal(answer.headers.get('connection'), 'close');
+    assert.equal(await server.exited, 0);
+    await assert.rejects(fetch(`${server.url}/health`));
+
+    const lines = (await readFile(predictions, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 2);
+    assert.ok(server.logs.every((e) => !e.notJson), 'every stderr line is JSON');
+    const requestLog = server.logs.find((e) => e.httpRequest?.requestUrl === '/predict');
+    assert.equal(requestLog.severity, 'INFO');
+    assert.ok(server.logs.some((e) => e.message === 'SIGTERM: stopping (again to force)'));
+    assert.ok(server.logs.some((e) => e.message === 'stopped' && e.drained === true));
+  } finally {
+    server.child.kill('SIGKILL');
+  }
+});
