@@ -2,6 +2,10 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_PIXELS } from '../image/decode.js';
 import type { Classifier } from '../model/classifier.js';
 import { createApp } from '../serve/app.js';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { readFeatureFile } from '../drift/jsonl.js';
+import type { FeatureRecord } from '../drift/detect.js';
 import { isGsUri } from '../cloud/gcs.js';
 import { jsonLineLogger } from '../serve/log.js';
 import { checkModelSource, DEFAULT_MODEL, loadModel, ModelSourceError } from '../serve/model-source.js';
@@ -9,6 +13,18 @@ import { startServer } from '../serve/server.js';
 import { UsageError } from './errors.js';
 import { parseIntegerFlag } from './flags.js';
 import { SERVE_USAGE } from './usage.js';
+
+/**
+ * GET /drift compares recent predictions with the training run's features:
+ * --reference FILE|RUN_DIR, else reference.jsonl beside a local model, if any.
+ */
+function driftReferenceFor(reference: string | undefined, model: string): Promise<FeatureRecord[]> | null {
+  if (reference === 'none') return null;
+  if (reference !== undefined) return readFeatureFile(reference);
+  if (isGsUri(model)) return null;
+  const beside = join(dirname(model), 'reference.jsonl');
+  return existsSync(beside) ? readFeatureFile(beside) : null;
+}
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -27,6 +43,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
       'max-body-mb': { type: 'string', default: '10' },
       'max-pixels': { type: 'string', default: String(DEFAULT_MAX_PIXELS) },
       predictions: { type: 'string' },
+      reference: { type: 'string' },
+      'drift-window': { type: 'string', default: '1000' },
       'flush-ms': { type: 'string' },
       'shutdown-timeout-ms': { type: 'string', default: '10000' },
       help: { type: 'boolean', short: 'h' },
@@ -58,6 +76,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     maxBodyBytes: parseIntegerFlag(values['max-body-mb'], '--max-body-mb', 1, 2047) * 1024 * 1024,
     predictionLog,
     predictionLogFlushMs: flushMs,
+    driftReference: driftReferenceFor(values.reference, source),
+    driftWindow: parseIntegerFlag(values['drift-window'], '--drift-window', 1, 1_000_000),
   };
   const shutdownTimeoutMs = parseIntegerFlag(values['shutdown-timeout-ms'], '--shutdown-timeout-ms', 0, 3_600_000);
 

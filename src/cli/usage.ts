@@ -92,6 +92,9 @@ Options:
   --predictions TARGET     prediction log for drift monitoring: FILE.jsonl, gs://BUCKET/PREFIX
                            or none          [default: $TORCHDOG_PREDICTIONS, else predictions.jsonl]
   --flush-ms N             prediction-log flush interval          [default: 1000; 30000 for gs://]
+  --reference FILE         training features for GET /drift (a run's reference.jsonl or run dir), or none
+                           [default: reference.jsonl beside a local --model, if present]
+  --drift-window N         GET /drift compares this many most recent predictions [default: 1000]
   --shutdown-timeout-ms N  longest a stop waits for requests      [default: 10000]
   --help, -h               show this help
 `;

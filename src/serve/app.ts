@@ -7,6 +7,7 @@ import type { CheckpointInfo } from '../model/checkpoint.js';
 import type { Prediction } from '../model/classifier.js';
 import { decodeImage, ImageDecodeError } from '../image/decode.js';
 import { driftFeatures } from '../drift/features.js';
+import { detectDrift, type FeatureRecord } from '../drift/detect.js';
 import { expectInteger, expectKnownKeys, expectNumber, expectBoolean, invalid, withoutUndefined } from '../util/validate.js';
 import { Batcher } from './batcher.js';
 import { imageFromMultipart, isMultipart, readBodyLimited } from './body.js';
@@ -14,7 +15,7 @@ import { ServeError, unavailable, type ErrorBody } from './errors.js';
 import { jsonLineLogger, silentLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { PAGE_HEADERS, PAGE_HTML } from './page.js';
-import { PredictionLog, sinkFor, type PredictionSink } from './prediction-log.js';
+import { PredictionLog, sinkFor, type PredictionRecord, type PredictionSink } from './prediction-log.js';
 import { ACCEPTED_TYPES, sniffImageType } from './sniff.js';
 
 /** What the service needs of a model; a {@link Classifier} is one. */
@@ -55,6 +56,13 @@ export interface AppOptions {
   logger?: Logger | null;
   /** Also export Node process metrics (CPU, memory, event loop) on /metrics. Default false. */
   processMetrics?: boolean;
+  /**
+   * The training set's drift features (a run's reference.jsonl records), or a
+   * promise of them; enables GET /drift. Default none (GET /drift answers 404).
+   */
+  driftReference?: readonly FeatureRecord[] | Promise<readonly FeatureRecord[]> | null;
+  /** GET /drift compares the reference with this many most recent predictions. Default 1000. */
+  driftWindow?: number;
 }
 
 export interface ShutdownResult {
@@ -87,6 +95,8 @@ const DEFAULTS = {
   predictionLog: null as AppOptions['predictionLog'],
   predictionLogFlushMs: 1000,
   processMetrics: false,
+  driftReference: null as AppOptions['driftReference'],
+  driftWindow: 1000,
 };
 
 const OPTION_KEYS = ['classifier', 'logger', ...Object.keys(DEFAULTS)];
@@ -94,7 +104,7 @@ const OPTION_KEYS = ['classifier', 'logger', ...Object.keys(DEFAULTS)];
 /** The seed's drift features are defined on 128×128 images. */
 const DRIFT_SIZE = 128;
 
-const ROUTES = new Set(['/', '/health', '/ready', '/predict', '/metrics']);
+const ROUTES = new Set(['/', '/health', '/ready', '/predict', '/metrics', '/drift']);
 
 /** Why a prediction's own deadline fired, told apart from a client going away. */
 class DeadlineExceeded extends Error {}
@@ -116,6 +126,11 @@ function checkOptions(options: AppOptions) {
   expectInteger(o.retryAfterSeconds, 'options.retryAfterSeconds', 0, 86_400);
   expectInteger(o.predictionLogFlushMs, 'options.predictionLogFlushMs', 1, 3_600_000);
   expectBoolean(o.processMetrics, 'options.processMetrics');
+  expectInteger(o.driftWindow, 'options.driftWindow', 1, 1_000_000);
+  const ref = o.driftReference;
+  if (ref !== null && ref !== undefined && !(ref instanceof Promise) && !Array.isArray(ref)) {
+    throw invalid('options.driftReference', 'an array of feature records (or a promise of one)', ref);
+  }
   if (options.logger !== undefined && options.logger !== null && typeof options.logger !== 'function') {
     throw invalid('options.logger', 'a function, or null', options.logger);
   }
@@ -241,10 +256,41 @@ export function createApp(options: AppOptions): TorchdogApp {
     return inflight === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve));
   }
 
+  // --- drift -----------------------------------------------------------
+  // The most recent predictions' features, kept in memory for GET /drift
+  // whatever happens to the prediction log.
+  let driftReference: readonly FeatureRecord[] | null = null;
+  let driftReferenceError: Error | undefined;
+  const recent: FeatureRecord[] = [];
+  if (Array.isArray(o.driftReference)) {
+    driftReference = o.driftReference;
+  } else if (o.driftReference) {
+    void Promise.resolve(o.driftReference).then(
+      (records) => (driftReference = records),
+      (error: Error) => {
+        driftReferenceError = error;
+        log({ severity: 'WARNING', message: `drift reference unavailable: ${error.message}` });
+      },
+    );
+  }
+  function remember(features: FeatureRecord): void {
+    if (!o.driftReference) return;
+    recent.push(features);
+    if (recent.length > o.driftWindow) recent.splice(0, recent.length - o.driftWindow);
+  }
+
   // --- prediction log ----------------------------------------------------
   function record(bytes: Uint8Array, pixels: Uint8Array, imageSize: number, prediction: Prediction): void {
-    if (!predictionLog) return;
-    const target = predictionLog;
+    if (!predictionLog && !o.driftReference) return;
+    const target = {
+      append(entry: PredictionRecord) {
+        remember({ ...entry });
+        predictionLog?.append(entry);
+      },
+      countDropped(n: number) {
+        predictionLog?.countDropped(n);
+      },
+    };
     const entry = { time: new Date().toISOString(), category: prediction.category, probability: prediction.probability };
     if (imageSize === DRIFT_SIZE) {
       target.append({ ...entry, ...driftFeatures(pixels, DRIFT_SIZE, DRIFT_SIZE) });
@@ -277,6 +323,20 @@ export function createApp(options: AppOptions): TorchdogApp {
     if (loadError) throw unavailable('ERR_NOT_READY', `the model failed to load: ${loadError.message}`, retry);
     if (!model) throw unavailable('ERR_NOT_READY', 'the model is still loading', retry);
     return c.json({ status: 'ready', model });
+  });
+
+  app.get('/drift', (c) => {
+    if (!o.driftReference) {
+      return errorJson(c, 404, { error: { code: 'ERR_NO_REFERENCE', message: "no drift reference: start the service with the run's reference.jsonl (serve --reference)" } });
+    }
+    if (driftReferenceError) {
+      throw unavailable('ERR_NO_REFERENCE', `the drift reference could not be read: ${driftReferenceError.message}`, retry);
+    }
+    if (!driftReference) throw unavailable('ERR_NOT_READY', 'the drift reference is still loading', retry);
+    if (recent.length === 0) {
+      return c.json({ dataset_drift: null, reason: 'no predictions yet', current_size: 0, reference_size: driftReference.length });
+    }
+    return c.json(detectDrift(driftReference, recent));
   });
 
   app.get('/metrics', async (c) => {

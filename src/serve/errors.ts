@@ -15,6 +15,7 @@ export type ServeErrorCode =
   | 'ERR_QUEUE_FULL'
   | 'ERR_TIMEOUT'
   | 'ERR_NOT_READY'
+  | 'ERR_NO_REFERENCE'
   | 'ERR_SHUTTING_DOWN'
   | 'ERR_NOT_FOUND'
   | 'ERR_METHOD_NOT_ALLOWED'
