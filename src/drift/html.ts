@@ -5,6 +5,7 @@
 import { escapeHtml } from '../train/report.js';
 import { classOf, STAT_TESTS, type ColumnDrift, type DriftColumn, type DriftReport, type FeatureRecord } from './detect.js';
 import { invalid } from '../util/validate.js';
+import { niceAxis } from '../util/axis.js';
 
 export interface DriftPageInput {
   /** What {@link detectDrift} returned for these records. */
@@ -379,27 +380,7 @@ function classChart(referenceRecords: readonly FeatureRecord[], currentRecords: 
 
 // ---------------------------------------------------------------- numbers
 
-interface Axis {
-  lo: number;
-  hi: number;
-  ticks: number[];
-  digits: number;
-}
 
-/** A 1-2-5 axis covering [lo, hi] with about `target` intervals. */
-function niceAxis(lo: number, hi: number, target: number): Axis {
-  if (!(hi > lo)) hi = lo + (lo === 0 ? 1 : Math.abs(lo) * 0.1);
-  const raw = (hi - lo) / target;
-  const magnitude = 10 ** Math.floor(Math.log10(raw));
-  const fraction = raw / magnitude;
-  const step = (fraction <= 1 ? 1 : fraction <= 2 ? 2 : fraction <= 5 ? 5 : 10) * magnitude;
-  const first = Math.floor(lo / step + 1e-9);
-  const last = Math.ceil(hi / step - 1e-9);
-  const digits = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
-  const ticks: number[] = [];
-  for (let i = first; i <= last; i++) ticks.push(Number((i * step).toFixed(Math.min(20, digits + 2))));
-  return { lo: first * step, hi: last * step, ticks, digits };
-}
 
 function formatNumber(v: number): string {
   if (!Number.isFinite(v)) return String(v);

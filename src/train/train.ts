@@ -16,20 +16,12 @@ import { Random, deriveSeed } from '../util/random.js';
 import { configToYaml, DEFAULT_CONFIG, resolveConfig, type TrainConfig } from './config.js';
 import { learningRate } from './schedule.js';
 import { ProgressReporter } from './progress.js';
-import { renderReport } from './report.js';
+import { renderReport, type ReportEpoch } from './report.js';
 import { uploadRun } from './upload.js';
 import type { GcsClientOptions } from '../cloud/gcs.js';
 
-export interface EpochMetrics {
-  epoch: number;
-  train_loss: number;
-  train_acc: number;
-  val_loss: number | null;
-  val_acc: number | null;
-  lr: number;
-  img_per_s: number;
-  seconds: number;
-}
+/** One line of metrics.jsonl (what the report draws). */
+export type EpochMetrics = ReportEpoch;
 
 export interface TrainSummary {
   run_dir: string;
