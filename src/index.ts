@@ -11,3 +11,5 @@ export { resolveConfig, parseOverrides, loadConfigFile, DEFAULT_CONFIG, ConfigEr
 export type { TrainConfig } from './train/config.js';
 export { scanImageFolder, DatasetError } from './data/scan.js';
 export { generateDemoData, ensureDemoData } from './data/demo.js';
+export * from './dvc/index.js';
+export * from './cloud/index.js';

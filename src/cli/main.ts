@@ -1,22 +1,22 @@
 // The torchdog command line: dispatches to one module per command. Every
 // command returns its exit status; errors a user can fix print one line.
-import { predictCommand } from './predict.js';
-import { trainCommand } from './train.js';
-import { evalCommand } from './eval.js';
-import { driftCommand } from './drift.js';
-import { serveCommand } from './serve.js';
 import { UsageError } from './errors.js';
 import { MAIN_USAGE } from './usage.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = {
-  train: trainCommand,
-  eval: evalCommand,
-  predict: predictCommand,
-  drift: driftCommand,
-  serve: serveCommand,
+// Loaded on demand: `data` and `drift` need neither LibTorch nor sharp, and
+// start in a fraction of the time without them.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  train: async () => (await import('./train.js')).trainCommand,
+  eval: async () => (await import('./eval.js')).evalCommand,
+  predict: async () => (await import('./predict.js')).predictCommand,
+  drift: async () => (await import('./drift.js')).driftCommand,
+  serve: async () => (await import('./serve.js')).serveCommand,
+  data: async () => (await import('./data.js')).dataCommand,
 };
+
+const USES_IMAGES = new Set(['train', 'eval', 'predict', 'serve']);
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -24,12 +24,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(MAIN_USAGE);
     return name === undefined ? 2 : 0;
   }
-  const command = COMMANDS[name];
-  if (!command) {
+  const load = COMMANDS[name];
+  if (!load) {
     process.stderr.write(`torchdog: unknown command '${name}'\n\n${MAIN_USAGE}`);
     return 2;
   }
   try {
+    if (USES_IMAGES.has(name)) (await import('../image/decode.js')).useSingleThreadedDecodes();
+    const command = await load();
     return await command(rest);
   } catch (error) {
     const e = error as Error & { code?: string; exitCode?: number };

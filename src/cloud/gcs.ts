@@ -6,7 +6,7 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Storage } from '@google-cloud/storage';
 
@@ -159,16 +159,35 @@ export function gcsReadStream(storage: Storage, location: GsLocation): Readable 
 /**
  * Downloads an object to `destination` through a temporary file in the same
  * folder, renamed into place once complete: a failed or aborted download
- * never leaves a partial file.
+ * never leaves a partial file. The client library does not notice a
+ * connection cut mid-body, so a download that receives nothing for
+ * `idleTimeoutMs` (default 60 s) fails instead of waiting forever.
  */
-export async function gcsDownload(storage: Storage, location: GsLocation, destination: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+export async function gcsDownload(
+  storage: Storage,
+  location: GsLocation,
+  destination: string,
+  options: { signal?: AbortSignal; idleTimeoutMs?: number } = {},
+): Promise<void> {
+  const uri = formatGsUri(location);
   const temp = join(dirname(destination), `.${basename(destination)}.${randomBytes(4).toString('hex')}.tmp`);
+  const idleMs = options.idleTimeoutMs ?? 60_000;
+  let timer: NodeJS.Timeout | undefined;
+  const watch = new PassThrough();
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => watch.destroy(new GcsError('ERR_GCS', `${uri}: no data received for ${idleMs / 1000} s; the connection stalled`)), idleMs);
+  };
+  watch.on('data', arm);
+  arm();
   try {
-    await pipeline(gcsReadStream(storage, location), createWriteStream(temp), { signal: options.signal });
+    await pipeline(gcsReadStream(storage, location), watch, createWriteStream(temp), { signal: options.signal });
     await rename(temp, destination);
   } catch (error) {
     await rm(temp, { force: true });
-    throw toGcsError(error, formatGsUri(location));
+    throw toGcsError(error, uri);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

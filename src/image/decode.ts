@@ -29,9 +29,14 @@ export class ImageDecodeError extends Error {
 // …) are refused before decoding.
 const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif']);
 
-// libvips is thread-pooled per call; several concurrent decodes scale
-// better than one decode with many threads on small images.
-sharp.concurrency(1);
+/**
+ * Gives each libvips operation one thread: torchdog decodes many small images
+ * at once, which scales better than few decodes with many threads each. The
+ * CLI calls this; a library user decides for their own process.
+ */
+export function useSingleThreadedDecodes(): void {
+  sharp.concurrency(1);
+}
 
 function describeInput(input: ImageInput): string {
   return typeof input === 'string' ? input : `image of ${input.byteLength} bytes`;

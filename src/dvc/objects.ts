@@ -1,0 +1,118 @@
+// Content-addressed objects: where they live in the cache and on remotes, and
+// the one way bytes land on disk here: streamed to a temporary file beside the
+// destination while hashed, renamed into place only when the md5 is right.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { DvcError } from './errors.js';
+import { legacyMd5File } from './hash.js';
+
+/**
+ * The object's path under a cache or remote root: DVC 3 keeps md5 objects in
+ * `files/md5/<2>/<30>`, DVC 2 objects (`legacy`) in `<2>/<30>`.
+ */
+export function objectKey(oid: string, legacy: boolean): string {
+  const tail = `${oid.slice(0, 2)}/${oid.slice(2)}`;
+  return legacy ? tail : `files/md5/${tail}`;
+}
+
+/** The plain md5 an oid stands for (`<md5>.dir` → `<md5>`). */
+export function oidMd5(oid: string): string {
+  return oid.endsWith('.dir') ? oid.slice(0, -4) : oid;
+}
+
+export async function isFile(path: string): Promise<boolean> {
+  return stat(path).then((s) => s.isFile(), () => false);
+}
+
+/** The local cache (.dvc/cache by default), laid out like DVC's. */
+export class ObjectCache {
+  constructor(readonly dir: string) {}
+
+  path(oid: string, legacy: boolean): string {
+    return join(this.dir, ...objectKey(oid, legacy).split('/'));
+  }
+
+  has(oid: string, legacy: boolean): Promise<boolean> {
+    return isFile(this.path(oid, legacy));
+  }
+}
+
+/** Files we write through; a leftover of a killed process matches this. */
+export const TEMP_FILE = /^\..+\.torchdog-[0-9a-f]{8}\.tmp$/;
+
+export function tempPathFor(destination: string): string {
+  return join(dirname(destination), `.${basename(destination)}.torchdog-${randomBytes(4).toString('hex')}.tmp`);
+}
+
+export interface SaveOptions {
+  /** The md5 (hex) the bytes must have. */
+  md5: string;
+  /** Also accept DVC 2's CRLF-normalised md5 for text files. */
+  legacy?: boolean;
+  /** Mode of the new file: 0o444 in the cache (as DVC), 0o644 in the workspace. */
+  mode: number;
+  signal?: AbortSignal;
+  onBytes?: (n: number) => void;
+  /** The error for bytes with another md5. */
+  mismatch: (actual: string) => DvcError;
+  /**
+   * Give up when no byte arrives for this long: a connection cut mid-body can
+   * leave a download waiting forever. The error is `stalled()`.
+   */
+  idle?: { ms: number; stalled: () => Error };
+}
+
+/**
+ * Streams `source` into `destination`, creating folders as needed. A failure,
+ * an abort or a wrong md5 leaves `destination` as it was and no temporary file.
+ * Returns the number of bytes written.
+ */
+export async function saveVerified(source: Readable, destination: string, options: SaveOptions): Promise<number> {
+  await mkdir(dirname(destination), { recursive: true });
+  const temp = tempPathFor(destination);
+  const hash = createHash('md5');
+  let bytes = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const idle = options.idle;
+  const arm = () => {
+    if (!idle) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => tap.destroy(idle.stalled()), idle.ms);
+  };
+  const tap = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      arm();
+      hash.update(chunk);
+      bytes += chunk.length;
+      options.onBytes?.(chunk.length);
+      callback(null, chunk);
+    },
+  });
+  arm();
+  try {
+    await pipeline(source, tap, createWriteStream(temp, { mode: options.mode }), { signal: options.signal });
+    clearTimeout(timer);
+    let actual = hash.digest('hex');
+    if (actual !== options.md5 && options.legacy) {
+      const normalised = await legacyMd5File(temp);
+      if (normalised === options.md5) actual = normalised;
+    }
+    if (actual !== options.md5) throw options.mismatch(actual);
+    await rename(temp, destination);
+    return bytes;
+  } catch (error) {
+    clearTimeout(timer);
+    source.destroy();
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/** Copies a local file through saveVerified. */
+export function copyVerified(source: string, destination: string, options: SaveOptions): Promise<number> {
+  return saveVerified(createReadStream(source, { highWaterMark: 1 << 20 }), destination, options);
+}

@@ -1,0 +1,112 @@
+// The repository: found like DVC finds it (the nearest folder, from the
+// working directory up, that holds a .dvc directory), with its config, cache
+// and .dvcignore rules, and the .dvc files a command works on.
+import { readdir, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { cacheDir, readDvcConfig, type DvcConfig } from './config.js';
+import { createDvcFile, readDvcFile, type DvcFile, type DvcOut } from './dvcfile.js';
+import { DvcError } from './errors.js';
+import { IgnoreFilter } from './ignore.js';
+import { ObjectCache } from './objects.js';
+
+export interface DvcRepo {
+  root: string;
+  /** `root`/.dvc */
+  dvcDir: string;
+  config: DvcConfig;
+  cache: ObjectCache;
+  ignore: IgnoreFilter;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then((s) => s.isDirectory(), () => false);
+}
+
+/** The repository holding `cwd` (default: the process's working directory). */
+export async function openRepo(cwd: string = process.cwd()): Promise<DvcRepo> {
+  const start = resolve(cwd);
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (await isDirectory(join(dir, '.dvc'))) {
+      const dvcDir = join(dir, '.dvc');
+      const config = await readDvcConfig(dvcDir);
+      return { root: dir, dvcDir, config, cache: new ObjectCache(cacheDir(config)), ignore: new IgnoreFilter(dir) };
+    }
+    if (dirname(dir) === dir) break;
+  }
+  throw new DvcError(
+    'ERR_DVC_NOT_A_REPO',
+    `${start} is not inside a DVC repository: no .dvc directory there or in any folder above. ` +
+      `Run the command from the repository (where data.dvc and .dvc/config are), or create .dvc/config (see 'dvc init')`,
+  );
+}
+
+/** A path relative to the repository root, '/'-separated ('' for the root). */
+export function repoRelative(repo: DvcRepo, path: string): string {
+  return relative(repo.root, path).split(sep).join('/');
+}
+
+/** The absolute workspace path of an output; refuses paths outside the repository. */
+export function outPath(repo: DvcRepo, dvc: DvcFile, out: DvcOut): string {
+  const path = resolve(dirname(dvc.file), ...out.path.split('/'));
+  const rel = relative(repo.root, path);
+  if (isAbsolute(out.path) || rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    throw new DvcError('ERR_DVC_PATH', `${dvc.file}: outs[${out.index}].path ${JSON.stringify(out.path)} is outside the repository ${repo.root}`);
+  }
+  return path;
+}
+
+// Folders never searched for .dvc files: DVC's own, VCS metadata, packages.
+const SKIPPED = new Set(['.git', '.hg', '.dvc', 'node_modules']);
+
+/** Every .dvc file in the repository not hidden by .dvcignore, in path order. */
+export async function findDvcFiles(repo: DvcRepo): Promise<string[]> {
+  const found: string[] = [];
+  const visit = async (dir: string): Promise<void> => {
+    const rel = repoRelative(repo, dir);
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const isDir = entry.isDirectory();
+      if (isDir && SKIPPED.has(entry.name)) continue;
+      if (!isDir && !(entry.isFile() && entry.name.endsWith('.dvc'))) continue;
+      if (await repo.ignore.ignoredIn(rel, entry.name, isDir)) continue;
+      if (isDir) await visit(join(dir, entry.name));
+      else found.push(join(dir, entry.name));
+    }
+  };
+  await visit(repo.root);
+  return found;
+}
+
+/**
+ * The .dvc files named by `targets` (paths relative to `cwd`: `data.dvc`, or
+ * the tracked path `data`), or every .dvc file of the repository. With
+ * `create`, a tracked path without a .dvc file gets a new one (push: the
+ * first version of a folder).
+ */
+export async function selectDvcFiles(repo: DvcRepo, targets: readonly string[] | undefined, cwd: string, create = false): Promise<DvcFile[]> {
+  if (!targets || targets.length === 0) {
+    const files = await findDvcFiles(repo);
+    if (files.length === 0) throw new DvcError('ERR_DVC_FILE', `no .dvc files in ${repo.root}; name a folder to start tracking it ('torchdog data push FOLDER')`);
+    return Promise.all(files.map((f) => readDvcFile(f)));
+  }
+  const selected: DvcFile[] = [];
+  for (const target of targets) {
+    const path = resolve(cwd, target);
+    const rel = relative(repo.root, path);
+    if (rel.startsWith('..') || isAbsolute(rel)) throw new DvcError('ERR_DVC_PATH', `${target} is outside the repository ${repo.root}`);
+    if (path.endsWith('.dvc')) {
+      selected.push(await readDvcFile(path));
+      continue;
+    }
+    const dvcPath = `${path.replace(/[\\/]+$/, '')}.dvc`;
+    if (await stat(dvcPath).then((s) => s.isFile(), () => false)) {
+      selected.push(await readDvcFile(dvcPath));
+    } else if (create && (await stat(path).then(() => true, () => false))) {
+      selected.push(createDvcFile(dvcPath, relative(dirname(dvcPath), path).split(sep).join('/')));
+    } else {
+      throw new DvcError('ERR_DVC_FILE', `${target}: neither a .dvc file nor a path tracked by one (no ${relative(cwd, dvcPath) || dvcPath})`);
+    }
+  }
+  return selected;
+}

@@ -1,0 +1,96 @@
+// What an output holds in the workspace, as DVC sees it: the files under a
+// tracked folder minus what .dvcignore hides, with their md5s.
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cpus } from 'node:os';
+import { mapLimit } from '../util/map-limit.js';
+import { DvcError } from './errors.js';
+import { compareCodePoints, dirObjectBytes, legacyMd5File, md5Bytes, md5File, type DirEntry } from './hash.js';
+import { DVCIGNORE } from './ignore.js';
+import { TEMP_FILE } from './objects.js';
+import { repoRelative, type DvcRepo } from './repo.js';
+
+export interface WorkspaceFile {
+  /** Inside the output, '/'-separated. */
+  relpath: string;
+  /** Absolute. */
+  path: string;
+  size: number;
+}
+
+export interface HashedFile extends WorkspaceFile {
+  md5: string;
+}
+
+export interface ListOptions {
+  /** Also list temporary files a killed torchdog left (pull removes them). */
+  includeTemp?: boolean;
+}
+
+/**
+ * The files under folder `dir`, sorted by relpath (code points, as DVC).
+ * Follows symbolic links to files; skips links to folders (as DVC's walk).
+ */
+export async function listFiles(repo: DvcRepo, dir: string, options: ListOptions = {}): Promise<WorkspaceFile[]> {
+  const files: WorkspaceFile[] = [];
+  const visit = async (abs: string, rel: string): Promise<void> => {
+    const entries = await readdir(abs, { withFileTypes: true });
+    for (const entry of entries) {
+      const path = join(abs, entry.name);
+      const relpath = rel ? `${rel}/${entry.name}` : entry.name;
+      let isDir = entry.isDirectory();
+      let isFile = entry.isFile();
+      if (entry.isSymbolicLink()) {
+        const target = await stat(path).catch(() => undefined);
+        isFile = target?.isFile() ?? false;
+        isDir = false;
+      }
+      if (!isDir && !isFile) continue;
+      if (isFile && entry.name === DVCIGNORE) {
+        throw new DvcError(
+          'ERR_DVC_PATH',
+          `${path}: DVC does not allow a .dvcignore inside a tracked folder; move its patterns to a .dvcignore above ${repoRelative(repo, dir)}`,
+        );
+      }
+      if (isFile && !options.includeTemp && TEMP_FILE.test(entry.name)) continue;
+      if (await repo.ignore.ignoredIn(repoRelative(repo, abs), entry.name, isDir)) continue;
+      if (isDir) await visit(path, relpath);
+      else files.push({ relpath, path, size: (await stat(path)).size });
+    }
+  };
+  await visit(dir, '');
+  return files.sort((a, b) => compareCodePoints(a.relpath, b.relpath));
+}
+
+export const HASH_JOBS = Math.max(2, Math.min(8, cpus().length));
+
+/** md5 of each file (DVC 2's CRLF-normalised hash when `legacy`), `jobs` at a time. */
+export async function hashFiles(
+  files: readonly WorkspaceFile[],
+  options: { legacy?: boolean; jobs?: number; signal?: AbortSignal; onFile?: (file: WorkspaceFile) => void } = {},
+): Promise<HashedFile[]> {
+  const hash = options.legacy ? legacyMd5File : md5File;
+  return mapLimit(files, options.jobs ?? HASH_JOBS, async (file) => {
+    if (options.signal?.aborted) throw new DvcError('ERR_DVC_INTERRUPTED', 'interrupted while hashing; nothing was changed');
+    const md5 = await hash(file.path);
+    options.onFile?.(file);
+    return { ...file, md5 };
+  });
+}
+
+export interface DirectoryHash {
+  /** `<md5>.dir` */
+  oid: string;
+  /** The .dir object's bytes. */
+  object: Buffer;
+  entries: DirEntry[];
+  files: HashedFile[];
+  /** Sum of the files' sizes, as in the .dvc file. */
+  size: number;
+}
+
+export function directoryHash(files: readonly HashedFile[]): DirectoryHash {
+  const entries = files.map((f) => ({ relpath: f.relpath, md5: f.md5 }));
+  const object = dirObjectBytes(entries);
+  return { oid: `${md5Bytes(object)}.dir`, object, entries, files: [...files], size: files.reduce((sum, f) => sum + f.size, 0) };
+}
