@@ -580,6 +580,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaAvailable", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 return Napi::Boolean::New(info.Env(), CudaAvailable());
               }));
+  exports.Set("setTf32", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                SetTf32(ExpectBoolean(info.Env(), info[0], "allowed"));
+                return info.Env().Undefined();
+              }));
   exports.Set("checkDevice", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 Napi::Env env = info.Env();
                 std::string problem = CheckDevice(ExpectString(env, info[0], "device"));

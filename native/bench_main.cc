@@ -4,6 +4,11 @@
 //
 //   torchdog_bench [--device cuda] [--size 128] [--train-batch 256]
 //                  [--infer-batches 1,256] [--seconds 10] [--threads 0] [--check]
+//                  [--no-train] [--conv] [--peak]
+//
+// --no-train skips the training measurement (no "train" key); --conv adds
+// "conv", the best oneDNN throughput of one large 3x3 convolution on the
+// CPU; --peak adds "peak", the cores' FMA peak and clock (native/cpu_bench.h).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu_bench.h"
 #include "engine.h"
 
 namespace {
@@ -28,6 +34,9 @@ struct Args {
   double seconds = 5;
   int threads = 0;
   bool check = false;
+  bool train = true;
+  bool conv = false;
+  bool peak = false;
 };
 
 std::vector<int64_t> ParseList(const std::string& text) {
@@ -55,6 +64,9 @@ Args Parse(int argc, char** argv) {
     else if (flag == "--seconds") a.seconds = std::stod(value());
     else if (flag == "--threads") a.threads = std::stoi(value());
     else if (flag == "--check") a.check = true;
+    else if (flag == "--no-train") a.train = false;
+    else if (flag == "--conv") a.conv = true;
+    else if (flag == "--peak") a.peak = true;
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       std::exit(2);
@@ -93,8 +105,9 @@ std::pair<double, double> Measure(torchdog::Engine& engine, int64_t batch, doubl
 }
 
 // Largest absolute difference between CPU and `device` probabilities for the
-// same weights and images.
-double CompareWithCpu(const Args& args, torchdog::Engine& device_engine) {
+// same weights and images, with TF32 allowed or not on the device.
+double CompareWithCpu(const Args& args, torchdog::Engine& device_engine, bool tf32) {
+  torchdog::SetTf32(tf32);
   torchdog::Engine cpu({"resnet18", 2, "cpu", 0, args.threads});
   std::vector<torchdog::TensorView> views;
   auto tensors = device_engine.GetTensors();
@@ -102,6 +115,7 @@ double CompareWithCpu(const Args& args, torchdog::Engine& device_engine) {
   cpu.SetTensors(views);
   cpu.SetTraining(false);
   device_engine.SetTraining(false);
+  device_engine.SetTensors(views);  // rebuilds the serving graph under the TF32 setting
   auto pixels = RandomPixels(8, args.size, 7);
   torchdog::ImageBatchView batch{pixels.data(), 8, args.size, args.size};
   auto a = cpu.Forward(batch, kNorm);
@@ -110,6 +124,7 @@ double CompareWithCpu(const Args& args, torchdog::Engine& device_engine) {
   for (size_t i = 0; i < a.probabilities.size(); ++i) {
     worst = std::max(worst, static_cast<double>(std::fabs(a.probabilities[i] - b.probabilities[i])));
   }
+  torchdog::SetTf32(true);
   return worst;
 }
 
@@ -127,21 +142,24 @@ int main(int argc, char** argv) {
     std::ostringstream json;
     json << "{\"device\":\"" << engine.Device() << "\",\"threads\":" << engine.Threads() << ",\"size\":" << args.size;
 
-    auto train_pixels = RandomPixels(args.train_batch, args.size, 1);
-    std::vector<int32_t> labels(static_cast<size_t>(args.train_batch));
-    for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int32_t>(i % 2);
-    torchdog::ImageBatchView train_batch{train_pixels.data(), args.train_batch, args.size, args.size};
-    json << ",\"train\":{\"batch\":" << args.train_batch;
-    for (bool amp : {false, true}) {
-      engine.SetMixedPrecision(amp);
-      auto [img_s, ms] = Measure(engine, args.train_batch, args.seconds,
-                                 [&] { engine.TrainStep(train_batch, labels.data(), kNorm); });
-      json << ",\"" << (amp ? "amp" : "fp32") << "\":{\"img_per_s\":" << img_s << ",\"ms_per_step\":" << ms << "}";
-      std::fprintf(stderr, "train batch %lld %s: %.1f img/s (%.2f ms/step)\n", static_cast<long long>(args.train_batch),
-                   amp ? "amp" : "fp32", img_s, ms);
+    if (args.train) {
+      auto train_pixels = RandomPixels(args.train_batch, args.size, 1);
+      std::vector<int32_t> labels(static_cast<size_t>(args.train_batch));
+      for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int32_t>(i % 2);
+      torchdog::ImageBatchView train_batch{train_pixels.data(), args.train_batch, args.size, args.size};
+      json << ",\"train\":{\"batch\":" << args.train_batch;
+      for (bool amp : {false, true}) {
+        engine.SetMixedPrecision(amp);
+        auto [img_s, ms] = Measure(engine, args.train_batch, args.seconds,
+                                   [&] { engine.TrainStep(train_batch, labels.data(), kNorm); });
+        json << ",\"" << (amp ? "amp" : "fp32") << "\":{\"img_per_s\":" << img_s << ",\"ms_per_step\":" << ms << "}";
+        std::fprintf(stderr, "train batch %lld %s: %.1f img/s (%.2f ms/step)\n", static_cast<long long>(args.train_batch),
+                     amp ? "amp" : "fp32", img_s, ms);
+      }
+      engine.SetMixedPrecision(false);
+      json << "}";
     }
-    engine.SetMixedPrecision(false);
-    json << "},\"infer\":{";
+    json << ",\"infer\":{";
     engine.SetTraining(false);
     bool first = true;
     for (int64_t batch : args.infer_batches) {
@@ -158,10 +176,16 @@ int main(int argc, char** argv) {
       }
     }
     json << "}";
+    // The CPU reference points run on this (the main) thread, whose OpenMP
+    // team the engine has been using at engine.Threads().
+    if (args.conv) json << ",\"conv\":" << torchdog::ConvBenchJson(std::max(1, engine.Threads()), args.seconds);
+    if (args.peak) json << ",\"peak\":" << torchdog::PeakFlopsJson(std::max(1, engine.Threads()), args.seconds);
     if (args.check && engine.Device() != "cpu") {
-      double worst = CompareWithCpu(args, engine);
-      json << ",\"cpu_vs_device_max_abs_prob_diff\":" << worst;
-      std::fprintf(stderr, "CPU vs %s probabilities: max |diff| %.3g\n", engine.Device().c_str(), worst);
+      double strict = CompareWithCpu(args, engine, /*tf32=*/false);
+      double tf32 = CompareWithCpu(args, engine, /*tf32=*/true);
+      json << ",\"cpu_vs_device_max_abs_prob_diff\":" << strict << ",\"cpu_vs_device_tf32_max_abs_prob_diff\":" << tf32;
+      std::fprintf(stderr, "CPU vs %s probabilities: max |diff| %.3g in fp32, %.3g with TF32\n", engine.Device().c_str(),
+                   strict, tf32);
     }
     json << "}";
     std::printf("%s\n", json.str().c_str());

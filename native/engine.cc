@@ -89,6 +89,11 @@ torch::Device ResolveDevice(const std::string& device) {
 
 bool CudaAvailable() { return torch::cuda::is_available(); }
 
+void SetTf32(bool allowed) {
+  at::globalContext().setAllowTF32CuDNN(allowed);
+  at::globalContext().setAllowTF32CuBLAS(allowed);
+}
+
 std::string CheckDevice(const std::string& device) {
   if (device == "cpu" || device == "auto") return "";
   bool is_cuda = device == "cuda" || device.rfind("cuda:", 0) == 0;
@@ -154,6 +159,9 @@ struct Engine::Impl {
       // uint8 crosses the bus (a quarter of float32), from pinned memory so
       // the copy is a DMA; normalisation then runs on the GPU.
       if (!pinned.defined() || pinned.numel() < pixels.numel()) {
+        // A normal tensor even when first needed under InferenceMode (a
+        // forward pass), so training steps may write into it later.
+        c10::InferenceMode normal_tensors(false);
         pinned = torch::empty({pixels.numel()}, torch::TensorOptions(torch::kUInt8).pinned_memory(true));
       }
       auto staged = pinned.narrow(0, 0, pixels.numel()).view(pixels.sizes());

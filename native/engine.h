@@ -70,6 +70,10 @@ struct TensorView {
 // otherwise a message saying why not. Cheap; safe on the JS thread.
 std::string CheckDevice(const std::string& device);
 bool CudaAvailable();
+// Process-wide: whether CUDA may run float32 matrix products and convolutions
+// in TF32 (faster, ~1e-3 relative error). LibTorch's default allows it for
+// convolutions; CPU results never change.
+void SetTf32(bool allowed);
 
 class Engine {
  public:

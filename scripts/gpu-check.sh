@@ -78,7 +78,8 @@ for key in sorted(i, key=lambda k: (int(k.split('_')[0]), k)):
 print(f"  Node end-to-end (addon on CUDA, AMP training, CPU agreement): {sys.argv[2]}")
 d = r.get("cpu_vs_device_max_abs_prob_diff")
 if d is not None:
-    tol = 2e-3  # fp32 on CUDA runs convolutions in TF32 by default
-    print(f"  CPU vs CUDA probabilities: max |diff| {d:.2e} (tolerance {tol:g}: {'ok' if d <= tol else 'FAIL'})")
+    tol = 1e-4  # float32 everywhere (TF32 off for the comparison)
+    print(f"  CPU vs CUDA probabilities, fp32: max |diff| {d:.2e} (tolerance {tol:g}: {'ok' if d <= tol else 'FAIL'})")
+    print(f"  CPU vs CUDA probabilities with TF32 (LibTorch's default for convolutions): max |diff| {r['cpu_vs_device_tf32_max_abs_prob_diff']:.2e}")
     sys.exit(0 if d <= tol and sys.argv[2] != "FAILED" else 1)
 PY

@@ -9,6 +9,19 @@ import { fileURLToPath } from 'node:url';
 // parallelism we control (the addon also pins OpenBLAS at runtime).
 process.env.OPENBLAS_NUM_THREADS ??= '1';
 
+// LibTorch's OpenMP (libgomp) threads spin for about 300,000 rounds
+// (milliseconds) at every barrier and after every parallel region before
+// they sleep. When the cores are shared (image decodes in this process,
+// other processes on a small machine), a spinning thread holds a core that
+// the thread it waits for needs: with one competing busy process, forward
+// passes at 2 threads ran 2-4x slower than with short spins, and a served
+// request could take 200 ms instead of 13. A short spin (about 10 us) keeps
+// back-to-back regions as fast as the default on an idle machine (measured:
+// batch 1 and 8 within noise). libgomp reads these when it loads, so they
+// are set before the addon is; OMP_WAIT_POLICY or GOMP_SPINCOUNT set by the
+// user win. See bench/README.md (serving).
+if (process.env.OMP_WAIT_POLICY === undefined) process.env.GOMP_SPINCOUNT ??= '1000';
+
 /** A batch of uint8 RGB images in NHWC layout, as sharp's raw output. */
 export interface NativeImageBatch {
   data: Uint8Array;
@@ -118,6 +131,12 @@ export interface NativeModel {
 export interface NativeAddon {
   Model: new (options: NativeModelOptions) => NativeModel;
   cudaAvailable(): boolean;
+  /**
+   * Process-wide: let CUDA run float32 convolutions and matrix products in
+   * TF32 (faster, ~1e-3 relative error; LibTorch allows it for convolutions
+   * by default). No effect on the CPU.
+   */
+  setTf32(allowed: boolean): void;
   /** null when usable, else a message saying why not. */
   checkDevice(device: string): string | null;
 }
