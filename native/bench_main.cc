@@ -156,6 +156,15 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "train batch %lld %s: %.1f img/s (%.2f ms/step)\n", static_cast<long long>(args.train_batch),
                      amp ? "amp" : "fp32", img_s, ms);
       }
+      // Where a step's time goes (synchronised phases; see ProfileTrainSteps).
+      for (bool amp : {false, true}) {
+        engine.SetMixedPrecision(amp);
+        auto split = engine.ProfileTrainSteps(train_batch, labels.data(), kNorm, 10);
+        json << ",\"split_" << (amp ? "amp" : "fp32") << "_ms\":{\"upload\":" << split.upload * 1e3
+             << ",\"compute\":" << split.compute * 1e3 << ",\"host\":" << split.host * 1e3 << "}";
+        std::fprintf(stderr, "train step %s split: upload %.2f ms, compute %.2f ms, host %.2f ms\n", amp ? "amp" : "fp32",
+                     split.upload * 1e3, split.compute * 1e3, split.host * 1e3);
+      }
       engine.SetMixedPrecision(false);
       json << "}";
     }

@@ -4,6 +4,7 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -484,6 +485,50 @@ void Engine::SetMixedPrecision(bool enabled) { impl_->mixed_precision = enabled;
 void Engine::Synchronize() {
   TranslateErrors([&] {
     if (impl_->device.is_cuda()) torch::cuda::synchronize(impl_->device.index());
+  });
+}
+
+StepTimeSplit Engine::ProfileTrainSteps(const ImageBatchView& images, const int32_t* labels, const Normalization& norm,
+                                        int64_t steps) {
+  return TranslateErrors([&] {
+    using Clock = std::chrono::steady_clock;
+    auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+    impl_->ApplyThreads();
+    impl_->EnsureOptimizer();
+    impl_->model->train();
+    StepTimeSplit split{0, 0, 0, steps};
+    for (int64_t i = 0; i < steps; ++i) {
+      auto t0 = Clock::now();
+      auto input = impl_->ToInput(images, norm);
+      auto target = impl_->ToLabels(labels, images.count);
+      Synchronize();
+      auto t1 = Clock::now();
+      impl_->optimizer->zero_grad();
+      torch::Tensor logits, loss;
+      {
+        AutocastScope amp(impl_->mixed_precision, impl_->device.type());
+        logits = impl_->model->forward(input);
+        loss = torch::nn::functional::cross_entropy(logits, target);
+      }
+      loss.backward();
+      impl_->optimizer->step();
+      Synchronize();
+      auto t2 = Clock::now();
+      torch::NoGradGuard no_grad;
+      (void)logits.argmax(1).eq(target).sum().item<int64_t>();
+      (void)loss.item<double>();
+      auto t3 = Clock::now();
+      split.upload += seconds(t0, t1);
+      split.compute += seconds(t1, t2);
+      split.host += seconds(t2, t3);
+    }
+    impl_->graph_stale = true;
+    if (steps > 0) {
+      split.upload /= steps;
+      split.compute /= steps;
+      split.host /= steps;
+    }
+    return split;
   });
 }
 

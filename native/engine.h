@@ -44,6 +44,15 @@ struct StepResult {
   std::vector<int32_t> predicted;  // argmax per image (evaluation only)
 };
 
+// Where the time of a training step goes, in seconds per step (see
+// Engine::ProfileTrainSteps).
+struct StepTimeSplit {
+  double upload;   // host batch to device tensor, normalised
+  double compute;  // forward, loss, backward, optimizer step
+  double host;     // the rest: reading results back, bookkeeping
+  int64_t steps;
+};
+
 struct OptimizerOptions {
   std::string name;  // "adam", "adamw" or "sgd"
   double lr, weight_decay, momentum;
@@ -109,6 +118,10 @@ class Engine {
   void SetMixedPrecision(bool enabled);
   // Waits for queued GPU work (timing); a no-op on the CPU.
   void Synchronize();
+  // Runs `steps` training steps with a device synchronisation between the
+  // phases, to measure the split; slower than TrainStep, for benchmarks only.
+  StepTimeSplit ProfileTrainSteps(const ImageBatchView& images, const int32_t* labels, const Normalization& norm,
+                                  int64_t steps);
   void Seed(uint64_t seed);
 
   std::string Device() const;
