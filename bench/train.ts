@@ -19,6 +19,7 @@ const { values } = parseArgs({
     epochs: { type: 'string', default: '3' },
     threads: { type: 'string', default: '2' },
     runs: { type: 'string', default: '1' },
+    amp: { type: 'boolean', default: false },
     data: { type: 'string', default: 'data/demo' },
   },
 });
@@ -42,8 +43,11 @@ function lastJson(stdout: string): Record<string, unknown> {
 
 function runTorchdog(out: string, i: number): Result {
   const started = performance.now();
+  // The PyTorch script's recipe exactly: flips only, constant learning rate.
   const r = spawnSync(process.execPath, [join(root, 'bin', 'torchdog.js'), 'train', `data.root=${values.data}`, `train.epochs=${epochs}`,
-    `train.threads=${threads}`, 'train.device=cpu', `output.dir=${out}`, `output.name=bench-${i}`], { cwd: root, env, encoding: 'utf8' });
+    `train.threads=${threads}`, 'train.device=cpu', 'optim.name=adam', 'optim.lr=0.001', 'optim.schedule=none', 'train.batch_size=32',
+    'data.image_size=128', 'train.augment.hflip=true', 'train.augment.crop_scale=null', `train.amp=${values.amp}`,
+    `output.dir=${out}`, `output.name=bench-${i}`], { cwd: root, env, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`torchdog train failed: ${r.stderr.slice(-2000)}`);
   const s = lastJson(r.stdout);
   return { seconds: (performance.now() - started) / 1000, img_per_s: s.train_img_per_s as number, val_acc: s.val_acc as number, best_val_acc: s.best_val_acc as number };
@@ -88,9 +92,9 @@ const a = summarise(ours)!;
 const b = summarise(theirs);
 const row = (name: string, s: ReturnType<typeof summarise>) =>
   s ? `${name.padEnd(10)} ${s.img_per_s.toFixed(1).padStart(10)} ${s.seconds.toFixed(1).padStart(9)} ${s.val_acc.toFixed(3).padStart(8)} ${s.best_val_acc.toFixed(3).padStart(9)}` : `${name.padEnd(10)} (not run)`;
-console.log(`\nresnet18 training, ${values.data}, 128 px, batch 32, Adam 1e-3, ${epochs} epochs, ${threads} threads; median of ${runs} run(s)`);
+console.log(`\nresnet18 training, ${values.data}, 128 px, batch 32, Adam 1e-3, ${epochs} epochs, ${threads} threads${values.amp ? ', torchdog with bf16 autocast' : ''}; median of ${runs} run(s)`);
 console.log('           train img/s  wall s   val_acc  best_val');
 console.log(row('torchdog', a));
 console.log(row('PyTorch', b));
 if (b) console.log(`ratio (torchdog/PyTorch): img/s ${(a.img_per_s / b.img_per_s).toFixed(2)}x, wall ${(b.seconds / a.seconds).toFixed(2)}x faster`);
-console.log(JSON.stringify({ bench: 'train', epochs, threads, runs, torchdog: a, pytorch: b, ratio: b ? { img_per_s: a.img_per_s / b.img_per_s, wall: b.seconds / a.seconds } : null }));
+console.log(JSON.stringify({ bench: 'train', epochs, threads, runs, amp: values.amp, torchdog: a, pytorch: b, ratio: b ? { img_per_s: a.img_per_s / b.img_per_s, wall: b.seconds / a.seconds } : null }));

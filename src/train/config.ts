@@ -36,6 +36,8 @@ export interface TrainConfig {
     seed: number;
     device: string;
     threads: number;
+    /** bf16 autocast for training and evaluation steps (CUDA, or CPUs with bf16 instructions). */
+    amp: boolean;
     augment: { hflip: boolean; crop_scale: [number, number] | null; crop_ratio: [number, number] };
     early_stopping: { patience: number | null; min_delta: number };
     log_every: number;
@@ -86,6 +88,7 @@ const SCHEMA: Schema = {
     seed: { kind: 'int', min: 0, max: 2 ** 31 - 1 },
     device: { kind: 'string', pattern: /^(cpu|auto|cuda(:\d+)?)$/, hint: "'cpu', 'cuda', 'cuda:N' or 'auto'" },
     threads: { kind: 'int', min: 0, max: 1024 },
+    amp: { kind: 'bool' },
     augment: {
       hflip: { kind: 'bool' },
       crop_scale: { kind: 'numbers', length: 2, min: 0.01, max: 1, nullable: true, increasing: true },
@@ -112,7 +115,7 @@ export const DEFAULT_CONFIG: TrainConfig = {
     schedule: 'none', warmup_epochs: 0, step_size: 1, gamma: 0.1, min_lr: 0,
   },
   train: {
-    epochs: 3, batch_size: 32, seed: 0, device: 'auto', threads: 0,
+    epochs: 3, batch_size: 32, seed: 0, device: 'auto', threads: 0, amp: false,
     augment: { hflip: true, crop_scale: null, crop_ratio: [0.75, 1.3333333333333333] },
     early_stopping: { patience: null, min_delta: 0 },
     log_every: 10,

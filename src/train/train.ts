@@ -204,6 +204,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
       name: config.optim.name, lr: config.optim.lr, weightDecay: config.optim.weight_decay,
       momentum: config.optim.momentum, nesterov: config.optim.nesterov, betas: config.optim.betas,
     }));
+    if (config.train.amp) await model.setMixedPrecision(true);
     if (options.resume) {
       const last = await readSafetensors(join(runDir, 'last.safetensors'));
       await model.setTensors([...last.tensors.values()]);
@@ -214,7 +215,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
       if (config.model.pretrained) await loadPretrained(model, config.model.pretrained, log);
       await writeReference(runDir, trainSet, classes, config.data.workers);
     }
-    log(`model: resnet18, ${model.parameterCount.toLocaleString('en')} parameters, device ${model.device}, ${model.threads} thread(s)`);
+    log(`model: resnet18, ${model.parameterCount.toLocaleString('en')} parameters, device ${model.device}, ${model.threads} thread(s)${config.train.amp ? ', bf16 autocast' : ''}`);
 
     const epochs = config.train.epochs;
     const n = trainSet.samples.length;
