@@ -14,12 +14,13 @@ process.env.OPENBLAS_NUM_THREADS ??= '1';
 // they sleep. When the cores are shared (image decodes in this process,
 // other processes on a small machine), a spinning thread holds a core that
 // the thread it waits for needs: with one competing busy process, forward
-// passes at 2 threads ran 2-4x slower than with short spins, and a served
-// request could take 200 ms instead of 13. A short spin (about 10 us) keeps
-// back-to-back regions as fast as the default on an idle machine (measured:
-// batch 1 and 8 within noise). libgomp reads these when it loads, so they
-// are set before the addon is; OMP_WAIT_POLICY or GOMP_SPINCOUNT set by the
-// user win. See bench/README.md (serving).
+// passes at 2 threads ran about 2x slower than with short spins, and the
+// service answered 24 instead of 40 req/s at 1 connection, 51 instead of 67
+// at 8. A short spin (about 10 us) keeps back-to-back regions as fast as the
+// default on an idle machine (measured: batch 1 and 8, and training, within
+// noise). libgomp reads these when it loads, so they are set before the
+// addon is; OMP_WAIT_POLICY or GOMP_SPINCOUNT set by the user win. See
+// bench/README.md ("Serving settings").
 if (process.env.OMP_WAIT_POLICY === undefined) process.env.GOMP_SPINCOUNT ??= '1000';
 
 /** A batch of uint8 RGB images in NHWC layout, as sharp's raw output. */

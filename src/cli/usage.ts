@@ -45,7 +45,7 @@ Keys (defaults): data.{root: data/demo, image_size: 128, mean, std, val_fraction
   workers: 4, strict: false}; model.{arch: resnet18, pretrained: null};
   optim.{name: adam|adamw|sgd, lr: 0.001, weight_decay: 0, momentum: 0.9, nesterov,
   betas, schedule: none|step|cosine, warmup_epochs, step_size, gamma, min_lr};
-  train.{epochs: 3, batch_size: 32, seed: 0, device: auto, threads: 0,
+  train.{epochs: 3, batch_size: 32, seed: 0, device: auto, threads: 0, amp: false,
   augment.{hflip, crop_scale, crop_ratio}, early_stopping.{patience, min_delta}, log_every};
   output.{dir: runs, name, gcs}.
 
@@ -84,7 +84,9 @@ Options:
   --device DEVICE          cpu, cuda, cuda:N or auto              [default: auto]
   --threads N              LibTorch threads, 0 = one per core     [default: 0]
   --max-batch N            most images per forward pass           [default: 32]
-  --max-wait-ms N          longest an image waits to share a pass [default: 5]
+  --max-wait-ms N          longest an image waits to share a pass [default: 20]
+                           (only while other requests are on their way, unless --fixed-wait)
+  --fixed-wait             always wait --max-wait-ms for company, even when none is coming
   --max-queue N            predictions in progress before 503     [default: 64]
   --timeout-ms N           budget per prediction, then 503        [default: 30000]
   --max-body-mb N          largest request body in MiB (413)      [default: 10]

@@ -1,7 +1,9 @@
 // Dynamic batching: images submitted close together share one forward pass.
-// A batch leaves when it is full (maxBatch) or when its oldest image has
-// waited maxWaitMs; one pass runs at a time (the native model handle is
-// serial anyway), and whatever arrives meanwhile forms the next batch.
+// A batch leaves when it is full (maxBatch), when its oldest image has
+// waited maxWaitMs, or, given `expected`, as soon as no other input is on its
+// way (waiting longer would only add latency); one pass runs at a time (the
+// native model handle is serial anyway), and whatever arrives meanwhile forms
+// the next batch.
 import { expectInteger, expectNumber } from '../util/validate.js';
 
 export interface BatcherOptions<In, Out> {
@@ -13,6 +15,13 @@ export interface BatcherOptions<In, Out> {
   maxWaitMs: number;
   /** Called after each pass with its size and duration, failed or not. */
   onBatch?: (size: number, seconds: number) => void;
+  /**
+   * How many more inputs are on their way (for the service: admitted
+   * requests still reading or decoding). When given, a batch does not wait
+   * for company that is not coming: it leaves once this is 0. Call
+   * {@link Batcher.poke} when it drops without a submit.
+   */
+  expected?: () => number;
 }
 
 export interface BatchResult<Out> {
@@ -40,12 +49,14 @@ export class Batcher<In, Out> {
   private readonly maxBatch: number;
   private readonly maxWaitMs: number;
   private readonly onBatch: BatcherOptions<In, Out>['onBatch'];
+  private readonly expected: BatcherOptions<In, Out>['expected'];
 
   constructor(options: BatcherOptions<In, Out>) {
     this.run = options.run;
     this.maxBatch = expectInteger(options.maxBatch, 'maxBatch', 1, 4096);
     this.maxWaitMs = expectNumber(options.maxWaitMs, 'maxWaitMs', 0, 60_000);
     this.onBatch = options.onBatch;
+    this.expected = options.expected;
   }
 
   /** Inputs waiting for a pass (not counting the one running). */
@@ -76,10 +87,16 @@ export class Batcher<In, Out> {
     });
   }
 
+  /** Re-evaluates the waiting batch, e.g. after `expected` dropped without a submit. */
+  poke(): void {
+    this.schedule();
+  }
+
   private schedule(): void {
     if (this.running || this.waiting.length === 0) return;
     const waited = performance.now() - this.waiting[0]!.enqueuedAt;
-    if (this.waiting.length >= this.maxBatch || waited >= this.maxWaitMs) {
+    const full = this.waiting.length >= this.maxBatch;
+    if (full || waited >= this.maxWaitMs || (this.expected !== undefined && this.expected() <= 0)) {
       this.clearTimer();
       void this.dispatch();
     } else if (!this.timer) {
