@@ -2,7 +2,7 @@
 // script, nothing fetched), in the look of the training report, so it opens
 // from disk or a bucket and a hostile class name cannot run code. Per column:
 // reference and current distributions overlaid, the test and its verdict.
-import { escapeHtml } from '../train/report.js';
+import { escapeHtml, htmlPage } from '../util/html-page.js';
 import { classOf, STAT_TESTS, type ColumnDrift, type DriftColumn, type DriftReport, type FeatureRecord } from './detect.js';
 import { invalid } from '../util/validate.js';
 import { niceAxis } from '../util/axis.js';
@@ -58,17 +58,7 @@ export function renderDriftReport(input: DriftPageInput): string {
     return columnCard(column, result, chart);
   });
 
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<title>${escapeHtml(title)}</title>
-<style>${kStyle}</style>
-</head>
-<body>
-<header>
+  return htmlPage(title, kStyle, `<header>
 <h1>${escapeHtml(title)}</h1>
 <dl class="facts">${headerFacts(input, generated).map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>
 </header>
@@ -91,10 +81,7 @@ deviation above that (drift when ≥ 0.1); for classes, and numbers with at most
 The dataset drifts when at least ${escapeHtml(formatPercent(report.drift_share, 0))} of the columns do.
 Histograms show each sample's share per bin, so samples of different sizes compare directly; dashed lines mark the means.</p>
 </section>
-<footer>Written by torchdog.</footer>
-</body>
-</html>
-`;
+`);
 }
 
 const kStyle = `

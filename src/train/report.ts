@@ -2,6 +2,7 @@
 // script, nothing fetched) so it opens from disk, from a bucket or from a mail
 // attachment and looks the same, and so a hostile class name cannot run code.
 import { invalid } from '../util/validate.js';
+import { escapeHtml, htmlPage } from '../util/html-page.js';
 import { niceAxis, niceStep, type Axis } from '../util/axis.js';
 
 /** One line of metrics.jsonl. */
@@ -73,17 +74,7 @@ export function renderReport(input: ReportInput): string {
   ];
   if (bestEpoch !== null) facts.push(`best epoch ${formatNumber(bestEpoch)}`);
 
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<title>${escapeHtml(input.title)}</title>
-<style>${kStyle}</style>
-</head>
-<body>
-<header>
+  return htmlPage(input.title, kStyle, `<header>
 <h1>${escapeHtml(input.title)}</h1>
 <p class="facts">${facts.map(escapeHtml).join(' · ')}</p>
 </header>
@@ -105,10 +96,7 @@ ${summaryTable(input.summary)}
 <h2>Epochs</h2>
 ${epochTable(epochs, bestEpoch)}
 </section>
-${input.config ? `<section>\n<h2>Config</h2>\n<pre class="config">${escapeHtml(input.config)}</pre>\n</section>\n` : ''}<footer>Written by torchdog.</footer>
-</body>
-</html>
-`;
+${input.config ? `<section>\n<h2>Config</h2>\n<pre class="config">${escapeHtml(input.config)}</pre>\n</section>\n` : ''}`);
 }
 
 const kStyle = `
@@ -404,12 +392,7 @@ function epochTable(epochs: ReportEpoch[], bestEpoch: number | null): string {
 
 // ---------------------------------------------------------------- text
 
-const kEscapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
-/** Escapes text for HTML element content and double- or single-quoted attributes. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => kEscapes[c] ?? c);
-}
 
 function formatNumber(v: number): string {
   if (Number.isNaN(v)) return 'NaN';
