@@ -89,7 +89,7 @@ test('serve on $PORT: page, prediction, metrics; SIGTERM answers the request in 
   const predictions = join(dir, 'log', 'predictions.jsonl');
   await writeRandomCheckpoint(model);
   const server = await startServe(
-    ['--model', model, '--host', '127.0.0.1', '--device', 'cpu', '--threads', '1', '--predictions', predictions, '--max-wait-ms', '1000', '--flush-ms', '3600000'],
+    ['--model', model, '--host', '127.0.0.1', '--device', 'cpu', '--threads', '1', '--predictions', predictions, '--max-wait-ms', '1000', '--fixed-wait', '--flush-ms', '3600000'],
     { PORT: '0' },
   );
   try {
@@ -108,7 +108,7 @@ test('serve on $PORT: page, prediction, metrics; SIGTERM answers the request in 
     assert.match(metrics, /torchdog_http_requests_total\{route="\/predict",method="POST",status="200"\} 1/);
     assert.match(metrics, /torchdog_process_resident_memory_bytes/);
 
-    // This one waits up to a second for company in the batcher: stop once it is admitted.
+    // With --fixed-wait this one waits up to a second for company in the batcher: stop once it is admitted.
     const inflight = fetch(`${server.url}/predict`, { method: 'POST', body: new Uint8Array(image), headers: { 'content-type': 'image/jpeg' } });
     for (let i = 0; ; i++) {
       const text = await (await fetch(`${server.url}/metrics`)).text();
