@@ -72,6 +72,9 @@ export interface SaveOptions {
  * Returns the number of bytes written.
  */
 export async function saveVerified(source: Readable, destination: string, options: SaveOptions): Promise<number> {
+  // An error the source emits while we are still awaiting below must not go
+  // unhandled (a crash); the pipeline reports the stream's stored error.
+  source.on('error', () => {});
   await mkdir(dirname(destination), { recursive: true });
   const temp = tempPathFor(destination);
   const hash = createHash('md5');

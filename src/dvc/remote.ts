@@ -1,8 +1,7 @@
 // DVC remotes behind one interface: a local (or mounted) folder, or a gs://
 // bucket and prefix. Both hold objects at the same keys (files/md5/<2>/<30>),
 // so DVC and torchdog share them.
-import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
@@ -54,7 +53,10 @@ class LocalRemote implements Remote {
   }
 
   async read(key: string): Promise<Readable> {
-    return createReadStream(this.path(key), { highWaterMark: 1 << 20 });
+    // Opening first makes a missing object a rejection here, not a stream
+    // error emitted before anyone listens.
+    const handle = await open(this.path(key), 'r');
+    return handle.createReadStream({ highWaterMark: 1 << 20 });
   }
 
   async write(key: string, source: string): Promise<void> {
