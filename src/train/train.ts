@@ -1,6 +1,6 @@
 // The training loop, orchestrated in TypeScript; all compute is native.
 // A run directory holds everything needed to inspect or resume it.
-import { appendFile, mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { NativeModel } from '../native.js';
 import { createModel, resolveOptimizer } from '../model/model.js';
@@ -318,20 +318,18 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
     const stoppedEarly = state.finished;
 
     const last = state.history.at(-1);
-    await writeFile(
-      join(runDir, 'report.html'),
-      renderReport({
-        title: `torchdog run ${basename(runDir)}`,
-        classes,
-        epochs: state.history,
-        confusion: state.best_confusion ?? [],
-        summary: {
-          data: folder.root, train_images: trainSet.samples.length, val_images: valSet.samples.length,
-          best_epoch: state.best_epoch, best_val_acc: state.best_val_acc, device: model.device, threads: model.threads,
-        },
-        config: configToYaml(config),
-      }),
-    );
+    const report = renderReport({
+      title: `torchdog run ${basename(runDir)}`,
+      classes,
+      epochs: state.history,
+      confusion: state.best_confusion ?? [],
+      summary: {
+        data: folder.root, train_images: trainSet.samples.length, val_images: valSet.samples.length,
+        best_epoch: state.best_epoch, best_val_acc: state.best_val_acc, device: model.device, threads: model.threads,
+      },
+      config: configToYaml(config),
+    });
+    await writeFileAtomic(join(runDir, 'report.html'), [Buffer.from(report)]);
     const upload: Pick<TrainSummary, 'gcs' | 'gcs_error'> = {};
     if (config.output.gcs && !interrupted) {
       try {
