@@ -1,9 +1,10 @@
 // ImageFolder scanning (DESIGN.md): ROOT/{train,test}/<class>/*.{jpg,jpeg,png,webp};
 // classes are the sorted folder names of train/; without test/, a seeded
 // val_fraction of train/ (per class) is held out.
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Random } from '../util/random.js';
+import { isDirectory } from '../util/fs.js';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
 
@@ -29,9 +30,6 @@ function byName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-async function isDirectory(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isDirectory(), () => false);
-}
 
 async function listClassDirs(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });

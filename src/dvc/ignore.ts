@@ -4,9 +4,10 @@
 // and the last pattern that matches decides. .git, .hg and .dvc folders and
 // nested DVC repositories are always skipped. Ignored files are not part of a
 // tracked directory's hash, are not pushed, and pull leaves them alone.
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DvcError } from './errors.js';
+import { isDirectory } from '../util/fs.js';
 
 export const DVCIGNORE = '.dvcignore';
 const ALWAYS_SKIPPED_DIRS = new Set(['.git', '.hg', '.dvc']);
@@ -126,9 +127,6 @@ export function parseIgnoreFile(text: string): IgnoreRule[] {
   return text.split(/\r?\n/).flatMap((line) => compileIgnorePattern(line) ?? []);
 }
 
-async function isDirectory(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isDirectory(), () => false);
-}
 
 /**
  * Answers "does DVC see this path?" for paths inside the repository `root`,

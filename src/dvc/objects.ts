@@ -3,12 +3,13 @@
 // destination while hashed, renamed into place only when the md5 is right.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DvcError } from './errors.js';
 import { legacyMd5File } from './hash.js';
+import { isFile } from '../util/fs.js';
 
 /**
  * The object's path under a cache or remote root: DVC 3 keeps md5 objects in
@@ -24,9 +25,6 @@ export function oidMd5(oid: string): string {
   return oid.endsWith('.dir') ? oid.slice(0, -4) : oid;
 }
 
-export async function isFile(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isFile(), () => false);
-}
 
 /** The local cache (.dvc/cache by default), laid out like DVC's. */
 export class ObjectCache {

@@ -7,11 +7,12 @@ import { mapLimit } from '../util/map-limit.js';
 import type { DvcFile, DvcOut } from './dvcfile.js';
 import { DvcError } from './errors.js';
 import { legacyMd5File, md5Bytes, md5File, parseDirObject, type DirEntry } from './hash.js';
-import { copyVerified, isFile, objectKey, oidMd5, saveVerified, TEMP_FILE } from './objects.js';
+import { copyVerified, objectKey, oidMd5, saveVerified, TEMP_FILE } from './objects.js';
 import { RemoteSet, type Remote } from './remote.js';
 import { openRepo, outPath, repoRelative, selectDvcFiles, type DvcRepo } from './repo.js';
 import { failuresError, IDLE_TIMEOUT, runTransfers, withRetries, type ProgressListener } from './transfer.js';
 import { HASH_JOBS, listFiles } from './workspace.js';
+import { isDirectory, isFile } from '../util/fs.js';
 
 export interface PullOptions {
   /** Where to look for the repository (default: the working directory). */
@@ -199,7 +200,7 @@ async function pullOut(ctx: Context, dvc: DvcFile, out: DvcOut): Promise<PulledO
       for (const entry of group) {
         const path = entryPath(root, entry);
         // --force over a folder where a file belongs.
-        if (options.force && (await stat(path).then((s) => s.isDirectory(), () => false))) await rm(path, { recursive: true, force: true });
+        if (options.force && (await isDirectory(path))) await rm(path, { recursive: true, force: true });
         for (let attempt = 0; ; attempt++) {
           try {
             await copyVerified(cached, path, { md5, legacy, mode: 0o644, signal, mismatch: mismatchError(entryPath(target, entry), md5, `the cached copy ${cached}`) });

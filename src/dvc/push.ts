@@ -8,11 +8,12 @@ import type { GcsClientOptions } from '../cloud/gcs.js';
 import { setOutHash, writeDvcFile, type DvcFile, type DvcOut } from './dvcfile.js';
 import { DvcError } from './errors.js';
 import { md5File } from './hash.js';
-import { copyVerified, isFile, objectKey, tempPathFor } from './objects.js';
+import { copyVerified, objectKey, tempPathFor } from './objects.js';
 import { RemoteSet, type Remote } from './remote.js';
 import { openRepo, outPath, repoRelative, selectDvcFiles, type DvcRepo } from './repo.js';
 import { failuresError, runTransfers, withRetries, type ProgressListener } from './transfer.js';
 import { directoryHash, hashFiles, listFiles, type HashedFile } from './workspace.js';
+import { isFile } from '../util/fs.js';
 
 export interface PushOptions {
   /** Where to look for the repository (default: the working directory). */

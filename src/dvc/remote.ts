@@ -1,7 +1,7 @@
 // DVC remotes behind one interface: a local (or mounted) folder, or a gs://
 // bucket and prefix. Both hold objects at the same keys (files/md5/<2>/<30>),
 // so DVC and torchdog share them.
-import { copyFile, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
@@ -19,6 +19,7 @@ import {
 import { remoteConfig, resolveConfigPath, type DvcConfig } from './config.js';
 import { DvcError } from './errors.js';
 import { tempPathFor } from './objects.js';
+import { isDirectory, isFile } from '../util/fs.js';
 
 export interface Remote {
   /** The name in .dvc/config. */
@@ -73,11 +74,11 @@ class LocalRemote implements Remote {
   }
 
   async exists(key: string): Promise<boolean> {
-    return stat(this.path(key)).then((s) => s.isFile(), () => false);
+    return isFile(this.path(key));
   }
 
   async checkReadable(): Promise<void> {
-    const ok = await stat(this.root).then((s) => s.isDirectory(), () => false);
+    const ok = await isDirectory(this.root);
     if (!ok) throw new DvcError('ERR_DVC_REMOTE_ACCESS', `remote '${this.name}': the folder ${this.root} does not exist`);
   }
 

@@ -1,13 +1,14 @@
 // The repository: found like DVC finds it (the nearest folder, from the
 // working directory up, that holds a .dvc directory), with its config, cache
 // and .dvcignore rules, and the .dvc files a command works on.
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { cacheDir, readDvcConfig, type DvcConfig } from './config.js';
 import { createDvcFile, readDvcFile, type DvcFile, type DvcOut } from './dvcfile.js';
 import { DvcError } from './errors.js';
 import { IgnoreFilter } from './ignore.js';
 import { ObjectCache } from './objects.js';
+import { isDirectory, isFile, pathExists } from '../util/fs.js';
 
 export interface DvcRepo {
   root: string;
@@ -18,9 +19,6 @@ export interface DvcRepo {
   ignore: IgnoreFilter;
 }
 
-async function isDirectory(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isDirectory(), () => false);
-}
 
 /** The repository holding `cwd` (default: the process's working directory). */
 export async function openRepo(cwd: string = process.cwd()): Promise<DvcRepo> {
@@ -100,9 +98,9 @@ export async function selectDvcFiles(repo: DvcRepo, targets: readonly string[] |
       continue;
     }
     const dvcPath = `${path.replace(/[\\/]+$/, '')}.dvc`;
-    if (await stat(dvcPath).then((s) => s.isFile(), () => false)) {
+    if (await isFile(dvcPath)) {
       selected.push(await readDvcFile(dvcPath));
-    } else if (create && (await stat(path).then(() => true, () => false))) {
+    } else if (create && (await pathExists(path))) {
       selected.push(createDvcFile(dvcPath, relative(dirname(dvcPath), path).split(sep).join('/')));
     } else {
       throw new DvcError('ERR_DVC_FILE', `${target}: neither a .dvc file nor a path tracked by one (no ${relative(cwd, dvcPath) || dvcPath})`);
