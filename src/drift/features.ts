@@ -2,6 +2,9 @@
 // sharp's raw HWC bytes without building the float CHW tensor.
 import { expectInteger, invalid } from '../util/validate.js';
 
+/** The side of the square image the seed computed drift features on (training and serving alike). */
+export const DRIFT_IMAGE_SIZE = 128;
+
 /** The seed's per-image drift features; see {@link driftFeatures}. */
 export interface DriftFeatures {
   avg_brightness: number;

@@ -1,4 +1,4 @@
-export { driftFeatures } from './features.js';
+export { driftFeatures, DRIFT_IMAGE_SIZE } from './features.js';
 export type { DriftFeatures } from './features.js';
 export {
   detectDrift,

@@ -6,7 +6,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { CheckpointInfo } from '../model/checkpoint.js';
 import type { Prediction } from '../model/classifier.js';
 import { decodeImage, ImageDecodeError } from '../image/decode.js';
-import { driftFeatures } from '../drift/features.js';
+import { driftFeatures, DRIFT_IMAGE_SIZE } from '../drift/features.js';
 import { detectDrift, type FeatureRecord } from '../drift/detect.js';
 import { expectInteger, expectKnownKeys, expectNumber, expectBoolean, invalid, withoutUndefined } from '../util/validate.js';
 import { Batcher } from './batcher.js';
@@ -113,9 +113,6 @@ const DEFAULTS = {
 };
 
 const OPTION_KEYS = ['classifier', 'logger', ...Object.keys(DEFAULTS)];
-
-/** The seed's drift features are defined on 128×128 images. */
-const DRIFT_SIZE = 128;
 
 const ROUTES = new Set(['/', '/health', '/ready', '/predict', '/metrics', '/drift']);
 
@@ -309,8 +306,8 @@ export function createApp(options: AppOptions): TorchdogApp {
       },
     };
     const entry = { time: new Date().toISOString(), category: prediction.category, probability: prediction.probability };
-    if (imageSize === DRIFT_SIZE) {
-      target.append({ ...entry, ...driftFeatures(pixels, DRIFT_SIZE, DRIFT_SIZE) });
+    if (imageSize === DRIFT_IMAGE_SIZE) {
+      target.append({ ...entry, ...driftFeatures(pixels, DRIFT_IMAGE_SIZE, DRIFT_IMAGE_SIZE) });
       return;
     }
     // Another decode, at the drift size, after the answer is on its way. The
@@ -319,8 +316,8 @@ export function createApp(options: AppOptions): TorchdogApp {
       target.countDropped(1);
       return;
     }
-    const job = decodeImage(bytes, { size: DRIFT_SIZE, maxPixels: 0 })
-      .then((small) => target.append({ ...entry, ...driftFeatures(small, DRIFT_SIZE, DRIFT_SIZE) }))
+    const job = decodeImage(bytes, { size: DRIFT_IMAGE_SIZE, maxPixels: 0 })
+      .then((small) => target.append({ ...entry, ...driftFeatures(small, DRIFT_IMAGE_SIZE, DRIFT_IMAGE_SIZE) }))
       .catch(() => target.countDropped(1))
       .finally(() => background.delete(job));
     background.add(job);

@@ -1,6 +1,6 @@
 // The training loop, orchestrated in TypeScript; all compute is native.
 // A run directory holds everything needed to inspect or resume it.
-import { appendFile, mkdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { NativeModel } from '../native.js';
 import { createModel, resolveOptimizer } from '../model/model.js';
@@ -10,7 +10,7 @@ import { scanImageFolder } from '../data/scan.js';
 import { batchIndices, decodeSet, makeBatch, type DecodedSet } from '../data/dataset.js';
 import { ensureDemoData } from '../data/demo.js';
 import { decodeImage } from '../image/decode.js';
-import { driftFeatures } from '../drift/features.js';
+import { driftFeatures, DRIFT_IMAGE_SIZE } from '../drift/features.js';
 import { mapLimit } from '../util/map-limit.js';
 import { Random, deriveSeed } from '../util/random.js';
 import { configToYaml, DEFAULT_CONFIG, resolveConfig, type TrainConfig } from './config.js';
@@ -19,6 +19,7 @@ import { ProgressReporter } from './progress.js';
 import { renderReport, type ReportEpoch } from './report.js';
 import { uploadRun } from './upload.js';
 import type { GcsClientOptions } from '../cloud/gcs.js';
+import { pathExists } from '../util/fs.js';
 
 /** One line of metrics.jsonl (what the report draws). */
 export type EpochMetrics = ReportEpoch;
@@ -76,15 +77,11 @@ export class TrainError extends Error {
   readonly code = 'ERR_TORCHDOG_TRAIN';
 }
 
-const DRIFT_SIZE = 128; // the seed project's drift features are defined on 128×128 images
 
 function runName(): string {
   return new Date().toISOString().replace(/[:.]/g, '-').replace('Z', '');
 }
 
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
-}
 
 /** Points OUTPUT/latest at the run, replacing any older link atomically. */
 async function linkLatest(runDir: string): Promise<void> {
@@ -126,8 +123,8 @@ async function evaluate(model: NativeModel, set: DecodedSet, config: TrainConfig
 
 async function writeReference(runDir: string, train: DecodedSet, classes: string[], workers: number): Promise<void> {
   const lines = await mapLimit(train.samples, workers, async (sample, i) => {
-    const pixels = train.size === DRIFT_SIZE ? train.pixels[i]! : await decodeImage(sample.path, { size: DRIFT_SIZE });
-    return JSON.stringify({ ...driftFeatures(pixels, DRIFT_SIZE, DRIFT_SIZE), label: classes[sample.label] });
+    const pixels = train.size === DRIFT_IMAGE_SIZE ? train.pixels[i]! : await decodeImage(sample.path, { size: DRIFT_IMAGE_SIZE });
+    return JSON.stringify({ ...driftFeatures(pixels, DRIFT_IMAGE_SIZE, DRIFT_IMAGE_SIZE), label: classes[sample.label] });
   });
   await writeFileAtomic(join(runDir, 'reference.jsonl'), [Buffer.from(lines.join('\n') + '\n')]);
 }
@@ -143,7 +140,7 @@ function freshState(): RunState {
 /** Resolves the config of a run to resume, with `overrides` (e.g. more epochs) applied on top. */
 export async function resumeConfig(runDir: string, overrides: unknown): Promise<TrainConfig> {
   const path = join(runDir, 'config.yaml');
-  if (!(await exists(path)) || !(await exists(join(runDir, 'state.json')))) {
+  if (!(await pathExists(path)) || !(await pathExists(join(runDir, 'state.json')))) {
     throw new TrainError(`--resume ${runDir}: not a torchdog run directory (needs config.yaml and state.json)`);
   }
   const { parse } = await import('yaml');
@@ -177,7 +174,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
   if (options.resume) {
     state = JSON.parse(await readFile(join(runDir, 'state.json'), 'utf8')) as RunState;
   } else {
-    if (await exists(runDir)) throw new TrainError(`output: ${runDir} already exists (choose another output.name, or --resume it)`);
+    if (await pathExists(runDir)) throw new TrainError(`output: ${runDir} already exists (choose another output.name, or --resume it)`);
     await mkdir(runDir, { recursive: true });
   }
   await writeFileAtomic(join(runDir, 'config.yaml'), [Buffer.from(configToYaml(config))]);
