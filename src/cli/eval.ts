@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs';
 import { readCheckpoint, loadWeights } from '../model/checkpoint.js';
 import { createModel } from '../model/model.js';
 import { scanSplit } from '../data/scan.js';
-import { decodeSet, makeBatch, batchIndices } from '../data/dataset.js';
+import { decodeSet } from '../data/dataset.js';
+import { evaluate } from '../train/evaluate.js';
 import { EVAL_USAGE } from './usage.js';
 import { UsageError } from './errors.js';
 import { parseIntegerFlag } from './flags.js';
@@ -42,24 +43,17 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const model = await createModel({ numClasses: info.classes.length, device: values.device, threads: parseIntegerFlag(values.threads, '--threads', 0, 1024) });
   try {
     await loadWeights(model, tensors, values.model);
-    let lossSum = 0;
-    const hits = new Array<number>(info.classes.length).fill(0);
-    const totals = new Array<number>(info.classes.length).fill(0);
-    for (const indices of batchIndices([...set.samples.keys()], batchSize)) {
-      const batch = makeBatch(set, indices);
-      const r = await model.evalStep(batch, batch.labels, info);
-      lossSum += r.loss * r.count;
-      batch.labels.forEach((label, i) => {
-        totals[label]!++;
-        if (r.predicted[i] === label) hits[label]!++;
-      });
-    }
-    const n = set.samples.length;
+    const result = await evaluate(model, set, { batchSize, normalization: info, classes: info.classes.length });
+    // Row c of the confusion matrix holds the images of class c; its diagonal cell, the right ones.
     const perClass = Object.fromEntries(
-      info.classes.map((name, c) => [name, { accuracy: totals[c] ? hits[c]! / totals[c]! : null, n: totals[c] }]),
+      info.classes.map((name, c) => {
+        const row = result.confusion[c]!;
+        const total = row.reduce((a, b) => a + b, 0);
+        return [name, { accuracy: total ? row[c]! / total : null, n: total }];
+      }),
     );
-    const accuracy = n ? hits.reduce((a, b) => a + b, 0) / n : null;
-    process.stdout.write(JSON.stringify({ accuracy, loss: n ? lossSum / n : null, n, per_class: perClass, skipped: set.skipped.length }) + '\n');
+    const { accuracy, loss, n } = result; // NaN for an empty set prints as null
+    process.stdout.write(JSON.stringify({ accuracy, loss, n, per_class: perClass, skipped: set.skipped.length }) + '\n');
     return 0;
   } finally {
     await model.dispose();

@@ -15,6 +15,7 @@ import { mapLimit } from '../util/map-limit.js';
 import { Random, deriveSeed } from '../util/random.js';
 import { configToYaml, DEFAULT_CONFIG, resolveConfig, type TrainConfig } from './config.js';
 import { learningRate } from './schedule.js';
+import { evaluate } from './evaluate.js';
 import { ProgressReporter } from './progress.js';
 import { renderReport, type ReportEpoch } from './report.js';
 import { uploadRun } from './upload.js';
@@ -103,22 +104,6 @@ async function loadPretrained(model: NativeModel, path: string, log: (s: string)
   await model.setTensors(usable);
   const skipped = [...own.keys()].filter((name) => !usable.some((t) => t.name === name));
   log(`pretrained: loaded ${usable.length} tensors from ${path}` + (skipped.length ? `; kept fresh: ${skipped.join(', ')}` : ''));
-}
-
-async function evaluate(model: NativeModel, set: DecodedSet, config: TrainConfig, classes: number) {
-  const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
-  let lossSum = 0;
-  let correct = 0;
-  const order = set.samples.map((_, i) => i);
-  for (const indices of batchIndices(order, config.train.batch_size)) {
-    const batch = makeBatch(set, indices);
-    const r = await model.evalStep(batch, batch.labels, config.data);
-    lossSum += r.loss * r.count;
-    correct += r.correct;
-    r.predicted.forEach((p, i) => confusion[batch.labels[i]!]![p]!++);
-  }
-  const n = set.samples.length;
-  return { loss: n ? lossSum / n : NaN, accuracy: n ? correct / n : NaN, n, confusion };
 }
 
 async function writeReference(runDir: string, train: DecodedSet, classes: string[], workers: number): Promise<void> {
@@ -257,7 +242,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
       }
       if (interrupted) break;
 
-      const val = valSet.samples.length ? await evaluate(model, valSet, config, classes.length) : null;
+      const val = valSet.samples.length ? await evaluate(model, valSet, { batchSize: config.train.batch_size, normalization: config.data, classes: classes.length }) : null;
       const p = state.partial;
       const metrics: EpochMetrics = {
         epoch: epoch + 1,
