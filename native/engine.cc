@@ -44,6 +44,15 @@ std::string DtypeToName(torch::ScalarType type) {
   throw std::runtime_error(std::string("no safetensors name for dtype ") + c10::toString(type));
 }
 
+// A tensor as TypeScript receives it: copied to the CPU, row-major bytes.
+TensorBytes ToBytes(const std::string& name, const torch::Tensor& tensor) {
+  auto t = tensor.detach().to(torch::kCPU).contiguous();
+  TensorBytes out{name, DtypeToName(t.scalar_type()), t.sizes().vec(), {}};
+  const auto* begin = static_cast<const uint8_t*>(t.data_ptr());
+  out.bytes.assign(begin, begin + t.nbytes());
+  return out;
+}
+
 std::string ShapeToString(c10::IntArrayRef shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
@@ -193,6 +202,28 @@ struct Engine::Impl {
     }
   }
 
+  void PrepareTraining() {
+    ApplyThreads();
+    EnsureOptimizer();
+    model->train();
+  }
+
+  // Forward (under autocast when enabled), cross-entropy, backward and an
+  // optimizer step; returns {logits, loss}.
+  std::pair<torch::Tensor, torch::Tensor> OptimizeStep(const torch::Tensor& input, const torch::Tensor& target) {
+    optimizer->zero_grad();
+    torch::Tensor logits, loss;
+    {
+      AutocastScope amp(mixed_precision, device.type());
+      logits = model->forward(input);
+      loss = torch::nn::functional::cross_entropy(logits, target);
+    }
+    loss.backward();
+    optimizer->step();
+    graph_stale = true;
+    return {logits, loss};
+  }
+
   void EnsureOptimizer() {
     if (!optimizer) {
       OptimizerOptions defaults{"adam", 1e-3, 0.0, 0.0, false, 0.9, 0.999, 1e-8};
@@ -281,20 +312,9 @@ ForwardResult Engine::Forward(const ImageBatchView& images, const Normalization&
 
 StepResult Engine::TrainStep(const ImageBatchView& images, const int32_t* labels, const Normalization& norm) {
   return TranslateErrors([&] {
-    impl_->ApplyThreads();
-    impl_->EnsureOptimizer();
-    impl_->model->train();
+    impl_->PrepareTraining();
     auto target = impl_->ToLabels(labels, images.count);
-    impl_->optimizer->zero_grad();
-    torch::Tensor logits, loss;
-    {
-      AutocastScope amp(impl_->mixed_precision, impl_->device.type());
-      logits = impl_->model->forward(impl_->ToInput(images, norm));
-      loss = torch::nn::functional::cross_entropy(logits, target);
-    }
-    loss.backward();
-    impl_->optimizer->step();
-    impl_->graph_stale = true;
+    auto [logits, loss] = impl_->OptimizeStep(impl_->ToInput(images, norm), target);
     torch::NoGradGuard no_grad;
     int64_t correct = logits.argmax(1).eq(target).sum().item<int64_t>();
     return StepResult{loss.item<double>(), correct, images.count, {}};
@@ -335,13 +355,8 @@ std::vector<TensorBytes> Engine::GetOptimizerState() {
     std::vector<TensorBytes> out;
     if (!impl_->optimizer) return out;
     auto& state = impl_->optimizer->state();
-    auto emit = [&](const std::string& name, torch::Tensor t) {
-      if (!t.defined()) return;
-      t = t.detach().to(torch::kCPU).contiguous();
-      TensorBytes tb{name, DtypeToName(t.scalar_type()), t.sizes().vec(), {}};
-      const auto* begin = static_cast<const uint8_t*>(t.data_ptr());
-      tb.bytes.assign(begin, begin + t.nbytes());
-      out.push_back(std::move(tb));
+    auto emit = [&](const std::string& name, const torch::Tensor& t) {
+      if (t.defined()) out.push_back(ToBytes(name, t));
     };
     for (const auto& item : impl_->model->named_parameters(true)) {
       auto found = state.find(ParamStateKey(item.value()));
@@ -428,13 +443,7 @@ std::vector<TensorBytes> Engine::GetTensors() {
   return TranslateErrors([&] {
     std::vector<TensorBytes> out;
     out.reserve(impl_->tensors.size());
-    for (const auto& [name, tensor] : impl_->tensors) {
-      auto t = tensor.detach().to(torch::kCPU).contiguous();
-      TensorBytes tb{name, DtypeToName(t.scalar_type()), t.sizes().vec(), {}};
-      const auto* begin = static_cast<const uint8_t*>(t.data_ptr());
-      tb.bytes.assign(begin, begin + t.nbytes());
-      out.push_back(std::move(tb));
-    }
+    for (const auto& [name, tensor] : impl_->tensors) out.push_back(ToBytes(name, tensor));
     return out;
   });
 }
@@ -493,9 +502,7 @@ StepTimeSplit Engine::ProfileTrainSteps(const ImageBatchView& images, const int3
   return TranslateErrors([&] {
     using Clock = std::chrono::steady_clock;
     auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
-    impl_->ApplyThreads();
-    impl_->EnsureOptimizer();
-    impl_->model->train();
+    impl_->PrepareTraining();
     StepTimeSplit split{0, 0, 0, steps};
     for (int64_t i = 0; i < steps; ++i) {
       auto t0 = Clock::now();
@@ -503,15 +510,7 @@ StepTimeSplit Engine::ProfileTrainSteps(const ImageBatchView& images, const int3
       auto target = impl_->ToLabels(labels, images.count);
       Synchronize();
       auto t1 = Clock::now();
-      impl_->optimizer->zero_grad();
-      torch::Tensor logits, loss;
-      {
-        AutocastScope amp(impl_->mixed_precision, impl_->device.type());
-        logits = impl_->model->forward(input);
-        loss = torch::nn::functional::cross_entropy(logits, target);
-      }
-      loss.backward();
-      impl_->optimizer->step();
+      auto [logits, loss] = impl_->OptimizeStep(input, target);
       Synchronize();
       auto t2 = Clock::now();
       torch::NoGradGuard no_grad;
@@ -522,7 +521,6 @@ StepTimeSplit Engine::ProfileTrainSteps(const ImageBatchView& images, const int3
       split.compute += seconds(t1, t2);
       split.host += seconds(t2, t3);
     }
-    impl_->graph_stale = true;
     if (steps > 0) {
       split.upload /= steps;
       split.compute /= steps;
