@@ -223,6 +223,9 @@ Napi::Float32Array FloatsToJs(Napi::Env env, const std::vector<float>& values) {
 
 class ModelWrap;
 
+// Settles an operation that has no result.
+Napi::Value Undefined(Napi::Env env) { return env.Undefined(); }
+
 // One engine call. Runs on the libuv pool; settles its promise on the JS thread
 // and then lets the owner start the next queued operation.
 class Operation : public Napi::AsyncWorker {
@@ -313,7 +316,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
           threads_ = engine->Threads();
           engine_ = std::move(engine);
         },
-        [](Napi::Env env) { return env.Undefined(); });
+        Undefined);
     ready_ref_ = Napi::Persistent(ready.As<Napi::Object>());
   }
 
@@ -420,14 +423,14 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     if (o.nesterov && o.momentum <= 0) {
       throw Napi::RangeError::New(env, "optimizer.nesterov: needs optimizer.momentum > 0");
     }
-    return Enqueue(env, [this, o] { engine().SetOptimizer(o); }, [](Napi::Env env) { return env.Undefined(); });
+    return Enqueue(env, [this, o] { engine().SetOptimizer(o); }, Undefined);
   }
 
   Napi::Value SetLearningRate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckAlive(env, "setLearningRate");
     double lr = ExpectNumber(env, info[0], "lr", 0, 1e3);
-    return Enqueue(env, [this, lr] { engine().SetLearningRate(lr); }, [](Napi::Env env) { return env.Undefined(); });
+    return Enqueue(env, [this, lr] { engine().SetLearningRate(lr); }, Undefined);
   }
 
   Napi::Value GetTensorsImpl(Napi::Env env, bool optimizer) {
@@ -448,7 +451,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
           if (optimizer) engine().SetOptimizerState(views);
           else engine().SetTensors(views);
         },
-        [](Napi::Env env) { return env.Undefined(); });
+        Undefined);
   }
 
   Napi::Value GetTensors(const Napi::CallbackInfo& info) {
@@ -474,39 +477,35 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     int threads = static_cast<int>(ExpectInteger(env, info[0], "threads", 0, kMaxThreads));
     return Enqueue(
         env, [this, threads] { engine().SetThreads(threads); threads_ = engine().Threads(); },
-        [](Napi::Env env) { return env.Undefined(); });
+        Undefined);
+  }
+
+  // A queued call of an engine setter that takes one boolean.
+  Napi::Value EnqueueFlag(const Napi::CallbackInfo& info, const char* method, const char* param,
+                          void (Engine::*setter)(bool)) {
+    Napi::Env env = info.Env();
+    CheckAlive(env, method);
+    bool value = ExpectBoolean(env, info[0], param);
+    return Enqueue(env, [this, setter, value] { (engine().*setter)(value); }, Undefined);
   }
 
   Napi::Value SetTraining(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    CheckAlive(env, "setTraining");
-    bool training = ExpectBoolean(env, info[0], "training");
-    training_ = training;
-    return Enqueue(env, [this, training] { engine().SetTraining(training); },
-                   [](Napi::Env env) { return env.Undefined(); });
+    Napi::Value promise = EnqueueFlag(info, "setTraining", "training", &Engine::SetTraining);
+    training_ = info[0].As<Napi::Boolean>().Value();
+    return promise;
   }
-
   Napi::Value SetInferenceGraph(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    CheckAlive(env, "setInferenceGraph");
-    bool enabled = ExpectBoolean(env, info[0], "enabled");
-    return Enqueue(env, [this, enabled] { engine().SetInferenceGraph(enabled); },
-                   [](Napi::Env env) { return env.Undefined(); });
+    return EnqueueFlag(info, "setInferenceGraph", "enabled", &Engine::SetInferenceGraph);
   }
-
   Napi::Value SetMixedPrecision(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    CheckAlive(env, "setMixedPrecision");
-    bool enabled = ExpectBoolean(env, info[0], "enabled");
-    return Enqueue(env, [this, enabled] { engine().SetMixedPrecision(enabled); },
-                   [](Napi::Env env) { return env.Undefined(); });
+    return EnqueueFlag(info, "setMixedPrecision", "enabled", &Engine::SetMixedPrecision);
   }
 
   Napi::Value Seed(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckAlive(env, "seed");
     auto seed = static_cast<uint64_t>(ExpectInteger(env, info[0], "seed", 0, (1LL << 53) - 1));
-    return Enqueue(env, [this, seed] { engine().Seed(seed); }, [](Napi::Env env) { return env.Undefined(); });
+    return Enqueue(env, [this, seed] { engine().Seed(seed); }, Undefined);
   }
 
   Napi::Value Ready(const Napi::CallbackInfo& info) { return ready_ref_.Value(); }
@@ -517,7 +516,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     Napi::Env env = info.Env();
     if (disposed_) return dispose_ref_.Value();
     disposed_ = true;
-    Napi::Value promise = Enqueue(env, [this] { engine_.reset(); }, [](Napi::Env env) { return env.Undefined(); });
+    Napi::Value promise = Enqueue(env, [this] { engine_.reset(); }, Undefined);
     dispose_ref_ = Napi::Persistent(promise.As<Napi::Object>());
     return promise;
   }
