@@ -205,6 +205,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
     const augmentOptions = { hflip: config.train.augment.hflip, cropScale: config.train.augment.crop_scale, cropRatio: config.train.augment.crop_ratio };
     let totalImages = 0;
     let totalTrainSeconds = 0;
+    let appliedLr = NaN; // the optimizer's learning rate, set again only when the schedule moves it
 
     while (state.epoch < epochs && !state.finished) {
       const epoch = state.epoch;
@@ -219,7 +220,10 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
         const batch = next;
         lr = learningRate(config.optim, epochs, epoch + step / stepsPerEpoch);
         const t0 = performance.now();
-        await model.setLearningRate(lr);
+        if (lr !== appliedLr) {
+          await model.setLearningRate(lr);
+          appliedLr = lr;
+        }
         const pending = model.trainStep(batch, batch.labels, config.data);
         next = step + 1 < batches.length ? makeBatch(trainSet, batches[step + 1]!, augmentFor(step + 1)) : null;
         const r = await pending;
