@@ -28,6 +28,8 @@ export class ImageDecodeError extends Error {
 // Formats sharp decodes that we accept; the rest (SVG, PDF, raw pixel dumps,
 // …) are refused before decoding.
 const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif']);
+/** The accepted formats as error messages name them. */
+export const ACCEPTED_FORMAT_NAMES = 'JPEG, PNG, WebP, GIF, TIFF, AVIF';
 
 /**
  * Gives each libvips operation one thread: torchdog decodes many small images
@@ -52,7 +54,7 @@ function classify(error: Error, input: ImageInput): ImageDecodeError {
     return new ImageDecodeError(`${what}: image dimensions exceed the pixel limit`, 'ERR_IMAGE_TOO_LARGE');
   }
   if (/unsupported image format/i.test(message)) {
-    return new ImageDecodeError(`${what}: not an image format torchdog reads (JPEG, PNG, WebP, GIF, TIFF, AVIF)`, 'ERR_IMAGE_UNSUPPORTED');
+    return new ImageDecodeError(`${what}: not an image format torchdog reads (${ACCEPTED_FORMAT_NAMES})`, 'ERR_IMAGE_UNSUPPORTED');
   }
   return new ImageDecodeError(`${what}: cannot decode image (${message})`, 'ERR_IMAGE_UNREADABLE');
 }
@@ -65,7 +67,7 @@ export async function decodeImage(input: ImageInput, options: DecodeOptions): Pr
     const { format } = await image.metadata();
     if (!format || !ACCEPTED_FORMATS.has(format)) {
       throw new ImageDecodeError(
-        `${describeInput(input)}: format '${format ?? 'unknown'}' is not accepted (JPEG, PNG, WebP, GIF, TIFF, AVIF)`,
+        `${describeInput(input)}: format '${format ?? 'unknown'}' is not accepted (${ACCEPTED_FORMAT_NAMES})`,
         'ERR_IMAGE_UNSUPPORTED',
       );
     }

@@ -5,7 +5,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { CheckpointInfo } from '../model/checkpoint.js';
 import type { Prediction } from '../model/classifier.js';
-import { decodeImage, ImageDecodeError } from '../image/decode.js';
+import { ACCEPTED_FORMAT_NAMES, decodeImage, ImageDecodeError } from '../image/decode.js';
 import { driftFeatures, DRIFT_IMAGE_SIZE } from '../drift/features.js';
 import { detectDrift, type FeatureRecord } from '../drift/detect.js';
 import { expectInteger, expectKnownKeys, expectNumber, expectBoolean, invalid, withoutUndefined } from '../util/validate.js';
@@ -16,7 +16,7 @@ import { jsonLineLogger, silentLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { PAGE_HEADERS, PAGE_HTML } from './page.js';
 import { PredictionLog, sinkFor, type PredictionRecord, type PredictionSink } from './prediction-log.js';
-import { ACCEPTED_TYPES, sniffImageType } from './sniff.js';
+import { sniffImageType } from './sniff.js';
 
 /** What the service needs of a model; a {@link Classifier} is one. */
 export interface ServeClassifier {
@@ -176,7 +176,7 @@ function decodeFailure(error: ImageDecodeError): ServeError {
     case 'ERR_IMAGE_TOO_LARGE':
       return new ServeError(413, 'ERR_IMAGE_TOO_LARGE', 'image dimensions exceed the pixel limit');
     case 'ERR_IMAGE_UNSUPPORTED':
-      return new ServeError(415, 'ERR_UNSUPPORTED_MEDIA_TYPE', `not an image format this service takes (${ACCEPTED_TYPES})`);
+      return new ServeError(415, 'ERR_UNSUPPORTED_MEDIA_TYPE', `not an image format this service takes (${ACCEPTED_FORMAT_NAMES})`);
     default:
       return new ServeError(400, 'ERR_IMAGE_UNREADABLE', error.message.replace(/^image of \d+ bytes: /, ''));
   }
@@ -393,7 +393,7 @@ export function createApp(options: AppOptions): TorchdogApp {
         throw new ServeError(
           415,
           'ERR_UNSUPPORTED_MEDIA_TYPE',
-          `the upload is not an image this service takes (${ACCEPTED_TYPES}); send the image file's bytes as the raw body or as multipart field 'data' or 'file'`,
+          `the upload is not an image this service takes (${ACCEPTED_FORMAT_NAMES}); send the image file's bytes as the raw body or as multipart field 'data' or 'file'`,
         );
       }
       fields.image = { type, bytes: bytes.byteLength };

@@ -26,5 +26,3 @@ export function sniffImageType(bytes: Uint8Array): SniffedType | null {
   if (bytes.length >= 12 && ascii(bytes, 4, 8) === 'ftyp') return ISO_BMFF_BRANDS[ascii(bytes, 8, 12)] ?? null;
   return null;
 }
-
-export const ACCEPTED_TYPES = 'JPEG, PNG, WebP, GIF, TIFF, AVIF';
