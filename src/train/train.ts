@@ -4,7 +4,7 @@ import { appendFile, mkdir, readFile, rename, rm, symlink } from 'node:fs/promis
 import { basename, dirname, join, resolve } from 'node:path';
 import type { NativeModel } from '../native.js';
 import { createModel, resolveOptimizer } from '../model/model.js';
-import { checkpointMetadata, type CheckpointInfo } from '../model/checkpoint.js';
+import { saveCheckpoint, type CheckpointInfo } from '../model/checkpoint.js';
 import { readSafetensors, writeFileAtomic, writeSafetensors } from '../model/safetensors.js';
 import { scanImageFolder } from '../data/scan.js';
 import { batchIndices, decodeSet, makeBatch, type DecodedSet } from '../data/dataset.js';
@@ -172,7 +172,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
     arch: config.model.arch, classes, imageSize: config.data.image_size, mean: config.data.mean, std: config.data.std,
   };
   const saveWeights = async (file: string, extra: Record<string, string>) => {
-    await writeSafetensors(join(runDir, file), await model.getTensors(), checkpointMetadata({ ...info, extra }));
+    await saveCheckpoint(join(runDir, file), model, { ...info, extra });
   };
   const saveResumable = async () => {
     await saveWeights('last.safetensors', { epoch: String(state.epoch), step: String(state.step) });
