@@ -290,12 +290,8 @@ ForwardResult Engine::Forward(const ImageBatchView& images, const Normalization&
       torch::NoGradGuard no_grad;
       logits = impl_->model->forward(impl_->ToInput(images, norm));
     } else if (impl_->use_inference_graph) {
-      auto input = [&] {
-        c10::InferenceMode guard;
-        return impl_->ToInput(images, norm);
-      }();
       c10::InferenceMode guard;
-      logits = impl_->RunInferenceGraph(input);
+      logits = impl_->RunInferenceGraph(impl_->ToInput(images, norm));
     } else {
       c10::InferenceMode guard;
       logits = impl_->model->forward(impl_->ToInput(images, norm));
