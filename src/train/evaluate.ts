@@ -1,4 +1,4 @@
-import type { NativeModel, NativeNormalization } from '../native.js';
+import type { Model, Normalization } from '../model/index.js';
 import { batchIndices, makeBatch, type DecodedSet } from '../data/dataset.js';
 
 export interface Evaluation {
@@ -13,9 +13,9 @@ export interface Evaluation {
 
 /** Loss, accuracy and confusion matrix of `model` (eval mode) on a decoded set, in batches. */
 export async function evaluate(
-  model: NativeModel,
+  model: Model,
   set: DecodedSet,
-  options: { batchSize: number; normalization: NativeNormalization; classes: number },
+  options: { batchSize: number; normalization: Normalization; classes: number },
 ): Promise<Evaluation> {
   const { classes } = options;
   const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
