@@ -1,12 +1,13 @@
 import { parseArgs } from 'node:util';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { detectDrift, type DriftReport } from '../drift/detect.js';
 import { readFeatureFile, FeatureFileError } from '../drift/jsonl.js';
 import { renderDriftReport } from '../drift/html.js';
 import { DRIFT_USAGE } from './usage.js';
 import { UsageError } from './errors.js';
 import { parseIntegerFlag } from './flags.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 
 /** Exit status with --fail-on-drift when the dataset drifted (1 stays "the command failed"). */
 const kDriftExitStatus = 3;
@@ -46,7 +47,8 @@ export async function driftCommand(argv: string[]): Promise<number> {
       currentSource: values.current,
       window,
     });
-    await writeAtomically(values.html, html);
+    await mkdir(dirname(values.html), { recursive: true });
+    await writeFileAtomic(values.html, html);
   }
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   process.stderr.write(`${summaryLine(report)}${values.html ? `; report written to ${values.html}` : ''}\n`);
@@ -73,12 +75,4 @@ function summaryLine(report: DriftReport): string {
   return `drift: ${report.dataset_drift ? 'dataset drift detected' : 'no dataset drift'} `
     + `(${drifted.length} of ${report.number_of_columns} columns${drifted.length > 0 ? `: ${drifted.join(', ')}` : ''}; `
     + `${report.reference_size} reference, ${report.current_size} current records)`;
-}
-
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const target = resolve(path);
-  await mkdir(dirname(target), { recursive: true });
-  const temporary = `${target}.${process.pid}.tmp`;
-  await writeFile(temporary, text);
-  await rename(temporary, target);
 }

@@ -11,7 +11,7 @@
 // hash fields and keeps everything else (comments, desc, meta, other keys).
 import { readFile } from 'node:fs/promises';
 import { Document, parseDocument, isMap, isScalar, isSeq, type YAMLMap } from 'yaml';
-import { writeFileAtomic } from '../model/safetensors.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { DvcError } from './errors.js';
 import { OID } from './hash.js';
 
@@ -148,5 +148,5 @@ export function serializeDvcFile(dvc: DvcFile): string {
 }
 
 export async function writeDvcFile(dvc: DvcFile): Promise<void> {
-  await writeFileAtomic(dvc.file, [Buffer.from(serializeDvcFile(dvc), 'utf8')]);
+  await writeFileAtomic(dvc.file, serializeDvcFile(dvc));
 }

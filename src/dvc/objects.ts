@@ -1,15 +1,16 @@
 // Content-addressed objects: where they live in the cache and on remotes, and
 // the one way bytes land on disk here: streamed to a temporary file beside the
 // destination while hashed, renamed into place only when the md5 is right.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DvcError } from './errors.js';
 import { legacyMd5File } from './hash.js';
 import { isFile } from '../util/fs.js';
+import { replaceAtomically } from '../util/atomic-write.js';
 
 /**
  * The object's path under a cache or remote root: DVC 3 keeps md5 objects in
@@ -37,13 +38,6 @@ export class ObjectCache {
   has(oid: string, legacy: boolean): Promise<boolean> {
     return isFile(this.path(oid, legacy));
   }
-}
-
-/** Files we write through; a leftover of a killed process matches this. */
-export const TEMP_FILE = /^\..+\.torchdog-[0-9a-f]{8}\.tmp$/;
-
-export function tempPathFor(destination: string): string {
-  return join(dirname(destination), `.${basename(destination)}.torchdog-${randomBytes(4).toString('hex')}.tmp`);
 }
 
 export interface SaveOptions {
@@ -74,7 +68,6 @@ export async function saveVerified(source: Readable, destination: string, option
   // unhandled (a crash); the pipeline reports the stream's stored error.
   source.on('error', () => {});
   await mkdir(dirname(destination), { recursive: true });
-  const temp = tempPathFor(destination);
   const hash = createHash('md5');
   let bytes = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -95,20 +88,20 @@ export async function saveVerified(source: Readable, destination: string, option
   });
   arm();
   try {
-    await pipeline(source, tap, createWriteStream(temp, { mode: options.mode }), { signal: options.signal });
-    clearTimeout(timer);
-    let actual = hash.digest('hex');
-    if (actual !== options.md5 && options.legacy) {
-      const normalised = await legacyMd5File(temp);
-      if (normalised === options.md5) actual = normalised;
-    }
-    if (actual !== options.md5) throw options.mismatch(actual);
-    await rename(temp, destination);
-    return bytes;
+    return await replaceAtomically(destination, async (temp) => {
+      await pipeline(source, tap, createWriteStream(temp, { mode: options.mode }), { signal: options.signal });
+      clearTimeout(timer);
+      let actual = hash.digest('hex');
+      if (actual !== options.md5 && options.legacy) {
+        const normalised = await legacyMd5File(temp);
+        if (normalised === options.md5) actual = normalised;
+      }
+      if (actual !== options.md5) throw options.mismatch(actual);
+      return bytes;
+    });
   } catch (error) {
     clearTimeout(timer);
     source.destroy();
-    await rm(temp, { force: true });
     throw error;
   }
 }

@@ -2,18 +2,19 @@
 // DVC 3 does, store its objects in the cache, upload those the remote lacks
 // (the .dir listing last, so a remote that has it has every file), and only
 // then rewrite the .dvc file.
-import { stat, writeFile, mkdir, rename, rm } from 'node:fs/promises';
+import { stat, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { GcsClientOptions } from '../cloud/gcs.js';
 import { setOutHash, writeDvcFile, type DvcFile, type DvcOut } from './dvcfile.js';
 import { DvcError } from './errors.js';
 import { md5File } from './hash.js';
-import { copyVerified, objectKey, tempPathFor } from './objects.js';
+import { copyVerified, objectKey } from './objects.js';
 import { RemoteSet, type Remote } from './remote.js';
 import { openRepo, outPath, repoRelative, selectDvcFiles, type DvcRepo } from './repo.js';
 import { failuresError, runTransfers, withRetries, type ProgressListener } from './transfer.js';
 import { directoryHash, hashFiles, listFiles, type HashedFile } from './workspace.js';
 import { isFile } from '../util/fs.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 
 export interface PushOptions {
   /** Where to look for the repository (default: the working directory). */
@@ -70,14 +71,7 @@ async function cacheBytes(repo: DvcRepo, oid: string, bytes: Buffer): Promise<st
   const path = repo.cache.path(oid, false);
   if (await isFile(path)) return path;
   await mkdir(dirname(path), { recursive: true });
-  const temp = tempPathFor(path);
-  try {
-    await writeFile(temp, bytes, { mode: 0o444 });
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+  await writeFileAtomic(path, bytes, { mode: 0o444 });
   return path;
 }
 

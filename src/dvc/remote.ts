@@ -1,7 +1,7 @@
 // DVC remotes behind one interface: a local (or mounted) folder, or a gs://
 // bucket and prefix. Both hold objects at the same keys (files/md5/<2>/<30>),
 // so DVC and torchdog share them.
-import { copyFile, mkdir, open, rename, rm } from 'node:fs/promises';
+import { copyFile, mkdir, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
@@ -18,8 +18,8 @@ import {
 } from '../cloud/gcs.js';
 import { remoteConfig, resolveConfigPath, type DvcConfig } from './config.js';
 import { DvcError } from './errors.js';
-import { tempPathFor } from './objects.js';
 import { isDirectory, isFile } from '../util/fs.js';
+import { replaceAtomically } from '../util/atomic-write.js';
 
 export interface Remote {
   /** The name in .dvc/config. */
@@ -63,12 +63,9 @@ class LocalRemote implements Remote {
   async write(key: string, source: string): Promise<void> {
     const destination = this.path(key);
     await mkdir(dirname(destination), { recursive: true });
-    const temp = tempPathFor(destination);
     try {
-      await copyFile(source, temp);
-      await rename(temp, destination);
+      await replaceAtomically(destination, (temp) => copyFile(source, temp));
     } catch (error) {
-      await rm(temp, { force: true });
       throw this.toError(error, key);
     }
   }

@@ -7,7 +7,7 @@ import { mapLimit } from '../util/map-limit.js';
 import { DvcError } from './errors.js';
 import { compareCodePoints, dirObjectBytes, legacyMd5File, md5Bytes, md5File, type DirEntry } from './hash.js';
 import { DVCIGNORE } from './ignore.js';
-import { TEMP_FILE } from './objects.js';
+import { TEMP_FILE } from '../util/atomic-write.js';
 import { repoRelative, type DvcRepo } from './repo.js';
 
 export interface WorkspaceFile {

@@ -2,9 +2,8 @@
 // header {name: {dtype, shape, data_offsets}, __metadata__: {str: str}},
 // then the tensor bytes. Reading executes nothing and checks every size
 // and offset against the file; writing is atomic.
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic-write.js';
 
 export const DTYPE_SIZES = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
@@ -126,24 +125,6 @@ export function serializeSafetensors(tensors: readonly Tensor[], metadata: Recor
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(headerBytes.byteLength));
   return [prefix, headerBytes, ...sorted.map((t) => t.data)];
-}
-
-/** Writes `chunks` to `path` through a temp file in the same folder, fsync and rename: readers never see half a file. */
-export async function writeFileAtomic(path: string, chunks: readonly Uint8Array[]): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const handle = await open(temp, 'w', 0o644);
-  try {
-    try {
-      for (const chunk of chunks) await handle.write(chunk);
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
 }
 
 export async function writeSafetensors(path: string, tensors: readonly Tensor[], metadata: Record<string, string> = {}): Promise<void> {
