@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 
 // Set before the addon loads LibTorch (and thus OpenBLAS); inherited by Python.
 process.env.OPENBLAS_NUM_THREADS = '1';
-const { native } = await import('../src/native.ts');
+const { Model } = await import('../src/index.ts');
 
 // TORCHDOG_BENCH_PYTHON overrides the interpreter (e.g. to test the no-PyTorch path).
 const PYTHON = process.env.TORCHDOG_BENCH_PYTHON || '/usr/bin/python3';
@@ -112,8 +112,7 @@ function pixels(count: number, seed: number): Uint8Array {
 }
 
 async function torchdogSide(): Promise<Side> {
-  const model = new native.Model({ arch: 'resnet18', numClasses: 2, device: 'cpu', seed: 0, threads });
-  await model.ready();
+  const model = await Model.create({ numClasses: 2, device: 'cpu', seed: 0, threads });
   await model.setTraining(false);
   const images = new Map<number, { data: Uint8Array; count: number; height: number; width: number }>();
   return {

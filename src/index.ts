@@ -1,9 +1,8 @@
 // torchdog's public API.
 export * from './model/index.js';
 export * from './image/index.js';
-export { native } from './native.js';
-export type * from './native.js';
 export { InvalidArgumentError } from './util/validate.js';
+export { writeFileAtomic } from './util/atomic-write.js';
 export * from './drift/index.js';
 export { train, resumeConfig, TrainError } from './train/train.js';
 export type { TrainSummary, TrainOptions, EpochMetrics } from './train/train.js';

@@ -143,19 +143,34 @@ export interface NativeAddon {
 }
 
 function addonPath(): string {
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   const override = process.env.TORCHDOG_ADDON;
   if (override) return override;
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   const candidates = [join(root, 'build', 'Release', 'torchdog.node'), join(root, 'build', 'Debug', 'torchdog.node')];
   const found = candidates.find((p) => existsSync(p));
   if (!found) {
     throw new Error(
-      `torchdog: the native addon is not built (looked for ${candidates[0]}). ` +
-        'Run `npm run build:native` (needs libtorch-dev; see README "Set-up").',
+      `torchdog: the native addon is not built (looked for ${candidates[0]}); its install script did not run or failed. ` +
+        'Run `npm rebuild torchdog` (in this repository: `npm run build:native`); it needs LibTorch (Debian: apt install libtorch-dev) and cmake.',
     );
   }
   return found;
 }
 
-const require = createRequire(import.meta.url);
-export const native: NativeAddon = require(addonPath()) as NativeAddon;
+let loaded: NativeAddon | undefined;
+
+/**
+ * The addon, loaded on first use: the parts of torchdog that never compute
+ * (drift, DVC, config) import without it.
+ */
+export function loadNative(): NativeAddon {
+  if (loaded) return loaded;
+  const require = createRequire(import.meta.url);
+  const path = addonPath();
+  try {
+    loaded = require(path) as NativeAddon;
+  } catch (err) {
+    throw new Error(`torchdog: the native addon at ${path} could not be loaded (${(err as Error).message}). Run \`npm rebuild torchdog\`.`, { cause: err });
+  }
+  return loaded;
+}

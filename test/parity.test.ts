@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { native, type NativeForwardResult, type NativeImageBatch, type NativeModel, type NativeTensor } from '../src/native.ts';
+import { Model, type ForwardResult, type ImageBatch, type Tensor } from '../src/index.ts';
 import { kFormulaVersion, kImageCount, kImageSize, parityImages, parityTensors, sortedNames } from './helpers/parity-weights.ts';
 
 interface ParityFixture {
@@ -29,13 +29,12 @@ const kTolerance = 1e-4;
 // past the tolerance (the test's diagnostics print both).
 const kPerturbed = { name: 'layer1.0.conv1.weight', index: 0, delta: 0.5 };
 
-let model: NativeModel;
-let tensors: NativeTensor[];
-let images: NativeImageBatch;
+let model: Model;
+let tensors: Tensor[];
+let images: ImageBatch;
 
 before(async () => {
-  model = new native.Model({ arch: 'resnet18', numClasses: fixture.numClasses, device: 'cpu', seed: 0, threads: 1 });
-  await model.ready();
+  model = await Model.create({ numClasses: fixture.numClasses, device: 'cpu', seed: 0, threads: 1 });
   tensors = parityTensors(await model.getTensors());
   images = parityImages();
   await model.setTensors(tensors);
@@ -46,7 +45,7 @@ after(async () => {
   await model?.dispose();
 });
 
-function forward(): Promise<NativeForwardResult> {
+function forward(): Promise<ForwardResult> {
   return model.forward(images, fixture.normalization);
 }
 

@@ -1,6 +1,6 @@
 // torchdog checkpoints: one safetensors file with torchvision's ResNet18
 // tensor names and DESIGN.md's metadata, so weights move both ways with PyTorch.
-import type { NativeModel } from '../native.js';
+import type { Model } from './model.js';
 import { readSafetensors, SafetensorsError, writeSafetensors, type Tensor } from './safetensors.js';
 
 export const CHECKPOINT_FORMAT = 'torchdog/1';
@@ -106,7 +106,7 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
 }
 
 /** Loads every tensor of `checkpoint` into `model`; the checkpoint must cover the model exactly. */
-export async function loadWeights(model: NativeModel, tensors: readonly Tensor[], source: string): Promise<void> {
+export async function loadWeights(model: Model, tensors: readonly Tensor[], source: string): Promise<void> {
   const expected = await model.getTensors();
   const given = new Set(tensors.map((t) => t.name));
   const missing = expected.filter((t) => !given.has(t.name)).map((t) => t.name);
@@ -125,7 +125,7 @@ export async function loadWeights(model: NativeModel, tensors: readonly Tensor[]
   }
 }
 
-export async function saveCheckpoint(path: string, model: NativeModel, info: CheckpointInfo): Promise<void> {
+export async function saveCheckpoint(path: string, model: Model, info: CheckpointInfo): Promise<void> {
   const tensors = await model.getTensors();
   await writeSafetensors(path, tensors, checkpointMetadata(info));
 }

@@ -1,11 +1,10 @@
 // A trained model ready to classify images: checkpoint metadata (classes,
-// preprocessing) bound to a native model in eval mode.
-import type { NativeModel } from '../native.js';
+// preprocessing) bound to a Model in eval mode.
 import { decodeImage, stackImages, type ImageInput } from '../image/decode.js';
 import { mapLimit } from '../util/map-limit.js';
 import { expectInteger } from '../util/validate.js';
 import { readCheckpoint, loadWeights, type CheckpointInfo } from './checkpoint.js';
-import { createModel } from './model.js';
+import { Model } from './model.js';
 
 export interface ClassifierOptions {
   /** "cpu", "cuda", "cuda:N" or "auto". Default "auto". */
@@ -30,7 +29,7 @@ export class Classifier {
   private disposed = false;
 
   private constructor(
-    private readonly model: NativeModel,
+    private readonly model: Model,
     readonly info: CheckpointInfo,
     private readonly options: Required<Pick<ClassifierOptions, 'maxBatch' | 'decodeConcurrency'>> & ClassifierOptions,
   ) {}
@@ -38,7 +37,7 @@ export class Classifier {
   /** Loads a torchdog checkpoint (safetensors) for inference. */
   static async load(path: string, options: ClassifierOptions = {}): Promise<Classifier> {
     const { info, tensors } = await readCheckpoint(path);
-    const model = await createModel({ numClasses: info.classes.length, device: options.device, threads: options.threads });
+    const model = await Model.create({ numClasses: info.classes.length, device: options.device, threads: options.threads });
     try {
       await loadWeights(model, tensors, path);
       await model.setTraining(false);
@@ -49,8 +48,8 @@ export class Classifier {
     return Classifier.fromModel(model, info, options);
   }
 
-  /** Wraps an already-loaded native model; the classifier takes ownership. */
-  static fromModel(model: NativeModel, info: CheckpointInfo, options: ClassifierOptions = {}): Classifier {
+  /** Wraps an already-loaded model; the classifier takes ownership. */
+  static fromModel(model: Model, info: CheckpointInfo, options: ClassifierOptions = {}): Classifier {
     return new Classifier(model, info, {
       ...options,
       maxBatch: expectInteger(options.maxBatch ?? 32, 'options.maxBatch', 1, 4096),

@@ -1,7 +1,20 @@
-// Creating native models from TypeScript: defaults filled and options
-// checked here, so the addon receives a complete, valid description.
-import { native, type NativeModel, type NativeOptimizerOptions } from '../native.js';
-import { expectInteger, expectKnownKeys, expectNumber, expectOneOf, expectString, invalid, withoutUndefined } from '../util/validate.js';
+// The one door to the engine. A Model owns its addon handle privately and
+// checks every argument here, once, before the addon (a trusted marshaller)
+// sees it; the engine keeps only its own invariants (buffer lengths, tensor
+// names and shapes of the network it built).
+import { loadNative, type NativeModel, type NativeOptimizerOptions } from '../native.js';
+import {
+  expectBoolean,
+  expectInteger,
+  expectKnownKeys,
+  expectNumber,
+  expectOneOf,
+  expectString,
+  expectTriple,
+  invalid,
+  withoutUndefined,
+} from '../util/validate.js';
+import type { Tensor } from './safetensors.js';
 
 export interface ModelOptions {
   /** Number of output classes (>= 1). */
@@ -15,26 +28,6 @@ export interface ModelOptions {
   threads?: number;
 }
 
-const MODEL_DEFAULTS = { arch: 'resnet18', device: 'auto', seed: 0, threads: 0 } as const;
-
-export async function createModel(options: ModelOptions): Promise<NativeModel> {
-  if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
-  expectKnownKeys(options, 'options', ['numClasses', 'arch', 'device', 'seed', 'threads']);
-  const o = { ...MODEL_DEFAULTS, ...withoutUndefined(options) };
-  const device = expectString(o.device, 'options.device');
-  const problem = native.checkDevice(device);
-  if (problem) throw new Error(problem);
-  const model = new native.Model({
-    arch: expectOneOf(o.arch, 'options.arch', ['resnet18']),
-    numClasses: expectInteger(o.numClasses, 'options.numClasses', 1, 1 << 20),
-    device,
-    seed: expectInteger(o.seed, 'options.seed', 0, Number.MAX_SAFE_INTEGER),
-    threads: expectInteger(o.threads, 'options.threads', 0, 1024),
-  });
-  await model.ready();
-  return model;
-}
-
 export interface OptimizerOptions {
   name?: 'adam' | 'adamw' | 'sgd';
   lr?: number;
@@ -42,26 +35,297 @@ export interface OptimizerOptions {
   /** SGD only. */
   momentum?: number;
   nesterov?: boolean;
-  betas?: [number, number];
+  betas?: readonly [number, number];
   eps?: number;
 }
 
+/** A batch of uint8 RGB images in NHWC layout, as sharp's raw output. */
+export interface ImageBatch {
+  data: Uint8Array;
+  count: number;
+  height: number;
+  width: number;
+}
+
+/** Applied after scaling pixels to [0, 1]: (x - mean) / std per channel. */
+export interface Normalization {
+  mean: readonly number[];
+  std: readonly number[];
+}
+
+export interface ForwardResult {
+  count: number;
+  classes: number;
+  /** Row-major [count, classes]. */
+  logits: Float32Array;
+  probabilities: Float32Array;
+}
+
+export interface StepResult {
+  /** Mean cross-entropy over the batch. */
+  loss: number;
+  correct: number;
+  count: number;
+}
+
+export interface EvalResult extends StepResult {
+  /** Argmax class per image. */
+  predicted: Int32Array;
+}
+
+const MODEL_DEFAULTS = { arch: 'resnet18', device: 'auto', seed: 0, threads: 0 } as const;
 const OPTIMIZER_DEFAULTS = { name: 'adam', lr: 1e-3, weightDecay: 0, momentum: 0.9, nesterov: false, betas: [0.9, 0.999], eps: 1e-8 } as const;
 
-/** Fills optimizer defaults and checks every field. */
-export function resolveOptimizer(options: OptimizerOptions = {}): NativeOptimizerOptions {
+const MAX_CLASSES = 1 << 20;
+const MAX_BATCH = 1 << 20;
+const MAX_IMAGE_SIDE = 8192;
+const MAX_THREADS = 1024;
+const MAX_LR = 1000;
+const DEVICE_PATTERN = /^(cpu|cuda|cuda:\d{1,3}|auto)$/;
+
+/** Whether this LibTorch build has CUDA and a GPU is visible. */
+export function cudaAvailable(): boolean {
+  return loadNative().cudaAvailable();
+}
+
+/**
+ * Process-wide: let CUDA run float32 convolutions and matrix products in TF32
+ * (faster, ~1e-3 relative error). No effect on the CPU.
+ */
+export function setTf32(allowed: boolean): void {
+  loadNative().setTf32(expectBoolean(allowed, 'allowed'));
+}
+
+/**
+ * A ResNet18 on LibTorch. Every method that computes returns a Promise and
+ * runs on the model's own native thread, one operation at a time in call
+ * order, so training and inference never race on it. Argument errors throw
+ * synchronously (InvalidArgumentError naming the parameter); calls after
+ * dispose() throw.
+ */
+export class Model {
+  readonly #native: NativeModel;
+  #disposed = false;
+
+  private constructor(handle: NativeModel) {
+    this.#native = handle;
+  }
+
+  /** Builds a model with fresh (seeded) weights. */
+  static async create(options: ModelOptions): Promise<Model> {
+    const o = checkModelOptions(options);
+    const addon = loadNative();
+    const problem = addon.checkDevice(o.device);
+    if (problem) throw new Error(problem);
+    const model = new Model(new addon.Model(o));
+    await model.#native.ready();
+    return model;
+  }
+
+  get device(): string {
+    return this.#native.device;
+  }
+  get numClasses(): number {
+    return this.#native.numClasses;
+  }
+  get parameterCount(): number {
+    return this.#native.parameterCount;
+  }
+  get threads(): number {
+    return this.#native.threads;
+  }
+  get training(): boolean {
+    return this.#native.training;
+  }
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Logits and softmax probabilities in the current train/eval mode, without gradients. */
+  forward(images: ImageBatch, normalization: Normalization): Promise<ForwardResult> {
+    this.#alive('forward');
+    return this.#native.forward(checkImages(images), checkNormalization(normalization));
+  }
+
+  /** Forward, cross-entropy, backward, optimizer step; leaves the model in train mode. */
+  trainStep(images: ImageBatch, labels: Int32Array, normalization: Normalization): Promise<StepResult> {
+    this.#alive('trainStep');
+    const batch = checkImages(images);
+    return this.#native.trainStep(batch, this.#checkLabels(labels, batch.count), checkNormalization(normalization));
+  }
+
+  /** Loss and predictions without gradients; leaves the model in eval mode. */
+  evalStep(images: ImageBatch, labels: Int32Array, normalization: Normalization): Promise<EvalResult> {
+    this.#alive('evalStep');
+    const batch = checkImages(images);
+    return this.#native.evalStep(batch, this.#checkLabels(labels, batch.count), checkNormalization(normalization));
+  }
+
+  /** Replaces the optimizer (and its state); unset fields take Adam's defaults. */
+  setOptimizer(options: OptimizerOptions = {}): Promise<void> {
+    this.#alive('setOptimizer');
+    return this.#native.setOptimizer(resolveOptimizer(options));
+  }
+
+  setLearningRate(lr: number): Promise<void> {
+    this.#alive('setLearningRate');
+    return this.#native.setLearningRate(expectNumber(lr, 'lr', 0, MAX_LR));
+  }
+
+  /** The optimizer's state tensors, for an exact resume. */
+  getOptimizerState(): Promise<Tensor[]> {
+    this.#alive('getOptimizerState');
+    return this.#native.getOptimizerState();
+  }
+
+  setOptimizerState(state: readonly Tensor[]): Promise<void> {
+    this.#alive('setOptimizerState');
+    return this.#native.setOptimizerState(checkTensorList(state, 'state'));
+  }
+
+  /** Every parameter and BatchNorm buffer, by torchvision name, copied to the CPU. */
+  getTensors(): Promise<Tensor[]> {
+    this.#alive('getTensors');
+    return this.#native.getTensors();
+  }
+
+  /** All-or-nothing: every tensor is checked against the network before any is written. */
+  setTensors(tensors: readonly Tensor[]): Promise<void> {
+    this.#alive('setTensors');
+    return this.#native.setTensors(checkTensorList(tensors, 'tensors'));
+  }
+
+  /** LibTorch intra-op threads for this model; 0 = one per hardware thread. */
+  setThreads(threads: number): Promise<void> {
+    this.#alive('setThreads');
+    return this.#native.setThreads(expectInteger(threads, 'threads', 0, MAX_THREADS));
+  }
+
+  setTraining(training: boolean): Promise<void> {
+    this.#alive('setTraining');
+    return this.#native.setTraining(expectBoolean(training, 'training'));
+  }
+
+  /**
+   * Eval-mode forward() runs a frozen, optimised TorchScript copy of the
+   * weights (rebuilt after they change); default true. false = eager model.
+   */
+  setInferenceGraph(enabled: boolean): Promise<void> {
+    this.#alive('setInferenceGraph');
+    return this.#native.setInferenceGraph(expectBoolean(enabled, 'enabled'));
+  }
+
+  /** bf16 autocast in trainStep/evalStep (CUDA, or CPUs with bf16); default false. */
+  setMixedPrecision(enabled: boolean): Promise<void> {
+    this.#alive('setMixedPrecision');
+    return this.#native.setMixedPrecision(expectBoolean(enabled, 'enabled'));
+  }
+
+  /** Reseeds the model's random source (dropout-free ResNet: only future initialisations). */
+  seed(seed: number): Promise<void> {
+    this.#alive('seed');
+    return this.#native.seed(expectInteger(seed, 'seed', 0, Number.MAX_SAFE_INTEGER));
+  }
+
+  /** Lets the running operation finish, rejects the queued ones, frees the engine. Idempotent. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    await this.#native.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+
+  #alive(method: string): void {
+    if (this.#disposed) throw new Error(`Model.${method}: the model has been disposed`);
+  }
+
+  #checkLabels(labels: Int32Array, count: number): Int32Array {
+    if (!(labels instanceof Int32Array)) throw invalid('labels', 'an Int32Array', labels);
+    if (labels.length !== count) throw invalid('labels', `one label per image (${count})`, labels);
+    const k = this.numClasses;
+    for (let i = 0; i < labels.length; i++) {
+      if (labels[i]! < 0 || labels[i]! >= k) throw invalid(`labels[${i}]`, `a class index in [0, ${k})`, labels[i]);
+    }
+    return labels;
+  }
+}
+
+/** Same as Model.create(options). */
+export function createModel(options: ModelOptions): Promise<Model> {
+  return Model.create(options);
+}
+
+function checkModelOptions(options: ModelOptions) {
+  if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
+  expectKnownKeys(options, 'options', ['numClasses', 'arch', 'device', 'seed', 'threads']);
+  const o = { ...MODEL_DEFAULTS, ...withoutUndefined(options) };
+  const device = expectString(o.device, 'options.device');
+  if (!DEVICE_PATTERN.test(device)) throw invalid('options.device', "'cpu', 'cuda', 'cuda:N' or 'auto'", device);
+  return {
+    arch: expectOneOf(o.arch, 'options.arch', ['resnet18']),
+    numClasses: expectInteger(o.numClasses, 'options.numClasses', 1, MAX_CLASSES),
+    device,
+    seed: expectInteger(o.seed, 'options.seed', 0, Number.MAX_SAFE_INTEGER),
+    threads: expectInteger(o.threads, 'options.threads', 0, MAX_THREADS),
+  };
+}
+
+function resolveOptimizer(options: OptimizerOptions): NativeOptimizerOptions {
+  if (typeof options !== 'object' || options === null) throw invalid('optimizer', 'an object', options);
   expectKnownKeys(options, 'optimizer', Object.keys(OPTIMIZER_DEFAULTS));
   const o = { ...OPTIMIZER_DEFAULTS, ...withoutUndefined(options) };
   const name = expectOneOf(o.name, 'optimizer.name', ['adam', 'adamw', 'sgd']);
   if (!Array.isArray(o.betas) || o.betas.length !== 2) throw invalid('optimizer.betas', 'an array of 2 numbers in [0, 1)', o.betas);
   return {
     name,
-    lr: expectNumber(o.lr, 'optimizer.lr', 0, 1000),
+    lr: expectNumber(o.lr, 'optimizer.lr', 0, MAX_LR),
     weightDecay: expectNumber(o.weightDecay, 'optimizer.weightDecay', 0, 1000),
     momentum: name === 'sgd' ? expectNumber(o.momentum, 'optimizer.momentum', 0, 1) : 0,
-    nesterov: name === 'sgd' ? Boolean(o.nesterov) : false,
+    nesterov: name === 'sgd' ? expectBoolean(o.nesterov, 'optimizer.nesterov') : false,
     beta1: expectNumber(o.betas[0], 'optimizer.betas[0]', 0, 0.999999),
     beta2: expectNumber(o.betas[1], 'optimizer.betas[1]', 0, 0.999999999),
     eps: expectNumber(o.eps, 'optimizer.eps', 0, 1),
   };
+}
+
+function checkImages(images: ImageBatch): ImageBatch {
+  if (typeof images !== 'object' || images === null) throw invalid('images', 'an object {data, count, height, width}', images);
+  const count = expectInteger(images.count, 'images.count', 1, MAX_BATCH);
+  const height = expectInteger(images.height, 'images.height', 1, MAX_IMAGE_SIDE);
+  const width = expectInteger(images.width, 'images.width', 1, MAX_IMAGE_SIDE);
+  const { data } = images;
+  if (!(data instanceof Uint8Array)) throw invalid('images.data', 'a Uint8Array or Buffer of RGB pixels (NHWC)', data);
+  const bytes = count * height * width * 3;
+  if (data.byteLength !== bytes) {
+    throw invalid('images.data', `count*height*width*3 = ${bytes} bytes (${count}x${height}x${width}x3)`, data);
+  }
+  return { data, count, height, width };
+}
+
+function checkNormalization(normalization: Normalization): { mean: number[]; std: number[] } {
+  if (typeof normalization !== 'object' || normalization === null) throw invalid('normalization', 'an object {mean, std}', normalization);
+  const mean = expectTriple(normalization.mean, 'normalization.mean');
+  mean.forEach((v, i) => expectNumber(v, `normalization.mean[${i}]`, -1e6, 1e6));
+  const std = expectTriple(normalization.std, 'normalization.std');
+  std.forEach((v, i) => {
+    if (!(v > 0) || v > 1e6) throw invalid(`normalization.std[${i}]`, 'a number > 0 and <= 1e6', v);
+  });
+  return { mean, std };
+}
+
+function checkTensorList(tensors: readonly Tensor[], name: string): Tensor[] {
+  if (!Array.isArray(tensors)) throw invalid(name, 'an array of {name, dtype, shape, data}', tensors);
+  tensors.forEach((t, i) => {
+    const at = `${name}[${i}]`;
+    if (typeof t !== 'object' || t === null) throw invalid(at, 'an object {name, dtype, shape, data}', t);
+    expectString(t.name, `${at}.name`);
+    expectString(t.dtype, `${at}.dtype`);
+    if (!Array.isArray(t.shape) || t.shape.length > 8) throw invalid(`${at}.shape`, 'an array of at most 8 integers', t.shape);
+    t.shape.forEach((d: unknown, j: number) => expectInteger(d, `${at}.shape[${j}]`, 0, 2 ** 40));
+    if (!ArrayBuffer.isView(t.data)) throw invalid(`${at}.data`, 'a Uint8Array of row-major bytes', t.data);
+  });
+  return tensors as Tensor[];
 }

@@ -2,8 +2,7 @@
 // A run directory holds everything needed to inspect or resume it.
 import { appendFile, mkdir, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { NativeModel } from '../native.js';
-import { createModel, resolveOptimizer } from '../model/model.js';
+import { createModel, type Model } from '../model/model.js';
 import { saveCheckpoint, type CheckpointInfo } from '../model/checkpoint.js';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -94,7 +93,7 @@ async function linkLatest(runDir: string): Promise<void> {
   await rename(temp, link);
 }
 
-async function loadPretrained(model: NativeModel, path: string, log: (s: string) => void): Promise<void> {
+async function loadPretrained(model: Model, path: string, log: (s: string) => void): Promise<void> {
   const { tensors } = await readSafetensors(path);
   const own = new Map((await model.getTensors()).map((t) => [t.name, t]));
   const usable = [...tensors.values()].filter((t) => {
@@ -183,10 +182,10 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
 
   let interrupted = false;
   try {
-    await model.setOptimizer(resolveOptimizer({
+    await model.setOptimizer({
       name: config.optim.name, lr: config.optim.lr, weightDecay: config.optim.weight_decay,
       momentum: config.optim.momentum, nesterov: config.optim.nesterov, betas: config.optim.betas,
-    }));
+    });
     if (config.train.amp) await model.setMixedPrecision(true);
     if (options.resume) {
       const last = await readSafetensors(join(runDir, 'last.safetensors'));

@@ -6,7 +6,7 @@
 // those identically in JavaScript and NumPy, so every value has the same
 // float64 bits as in Python, and Float32Array's round-to-nearest cast then
 // matches NumPy's astype(float32) exactly.
-import type { NativeImageBatch, NativeTensor } from '../../src/native.ts';
+import type { ImageBatch, Tensor } from '../../src/index.ts';
 
 export const kFormulaVersion = 1;
 // Weyl-sequence steps: irrational fractions (1/phi, plastic number - 1, sqrt2 - 1).
@@ -87,7 +87,7 @@ export function tensorValues(name: string, shape: readonly number[], tensorIndex
  * tensor's index t is its position in that order, as in the Python script.
  * Bytes are the platform's order, little-endian on every machine we build for.
  */
-export function parityTensors(specs: readonly TensorSpec[]): NativeTensor[] {
+export function parityTensors(specs: readonly TensorSpec[]): Tensor[] {
   const byName = new Map(specs.map((s) => [s.name, s]));
   return sortedNames(byName.keys()).map((name, t) => {
     const spec = byName.get(name)!;
@@ -106,7 +106,7 @@ export function parityTensors(specs: readonly TensorSpec[]): NativeTensor[] {
 }
 
 /** v = (x*(3+n) + y*(5+2n) + c*(60+20n) + ((x*y*(n+1)) mod 97) + 41n) mod 256, NHWC RGB. */
-export function parityImages(): NativeImageBatch {
+export function parityImages(): ImageBatch {
   const data = new Uint8Array(kImageCount * kImageSize * kImageSize * 3);
   let k = 0;
   for (let n = 0; n < kImageCount; n++) {
