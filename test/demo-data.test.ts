@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import sharp from 'sharp';
-import { DEMO_MARKER, ensureDemoData, generateDemoData, renderDemoImage } from '../src/data/demo.ts';
+import { DEMO_MARKER, ensureDemoData, generateDemoData, renderDemoImage } from '../src/data/index.ts';
 import { InvalidArgumentError } from '../src/util/validate.ts';
 import { tempDir } from './helpers/checkpoint.ts';
 
@@ -44,14 +44,14 @@ test('the same options give byte-identical trees; another seed gives another tre
   }
 });
 
-test('the drawing is pinned: a change to it must bump GENERATOR_VERSION', async () => {
+test('the drawing is pinned: a change to it must bump PAINTER_VERSION', async () => {
   // Raw pixels, before JPEG, so the pin does not depend on the libjpeg build.
   const hash = createHash('sha256');
   for (let seed = 0; seed < 32; seed++) for (const label of ['hotdog', 'nothotdog'] as const) hash.update(renderDemoImage(label, 32, seed));
   assert.equal(
     hash.digest('hex'),
     '18b97c0da094618de1ec4f5b570bd10073707d2a4fc406b48c0b3713394d709f',
-    'the demo images changed: bump GENERATOR_VERSION in src/data/demo.ts (so existing sets are regenerated), then update this hash',
+    'the demo images changed: bump PAINTER_VERSION in src/data/demo-painter.ts (so existing sets are regenerated), then update this hash',
   );
 });
 

@@ -4,3 +4,7 @@ export { decodeSet, makeBatch, batchIndices } from './dataset.js';
 export type { DecodedSet, Batch, DecodeSetOptions } from './dataset.js';
 export { augmentInto, sampleCrop } from './augment.js';
 export type { AugmentOptions } from './augment.js';
+export { generateDemoData, ensureDemoData, DEMO_MARKER } from './demo.js';
+export type { DemoDataOptions, DemoDataSet } from './demo.js';
+export { renderDemoImage, DEMO_CLASSES, PAINTER_VERSION } from './demo-painter.js';
+export type { DemoClass } from './demo-painter.js';
