@@ -12,3 +12,5 @@ export { scanImageFolder, DatasetError } from './data/scan.js';
 export { generateDemoData, ensureDemoData } from './data/demo.js';
 export * from './dvc/index.js';
 export * from './cloud/index.js';
+export { createApp, startServer } from './serve/index.js';
+export type { AppOptions, ServeClassifier, ShutdownResult, TorchdogApp, RunningServer, ServerOptions } from './serve/index.js';
