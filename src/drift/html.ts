@@ -6,6 +6,7 @@ import { escapeHtml, htmlPage } from '../util/html-page.js';
 import { classOf, STAT_TESTS, type ColumnDrift, type DriftColumn, type DriftReport, type FeatureRecord } from './detect.js';
 import { invalid } from '../util/validate.js';
 import { niceAxis } from '../util/axis.js';
+import { formatNumber, formatPercent } from '../util/number-format.js';
 
 export interface DriftPageInput {
   /** What {@link detectDrift} returned for these records. */
@@ -85,13 +86,7 @@ Histograms show each sample's share per bin, so samples of different sizes compa
 }
 
 const kStyle = `
-:root { color-scheme: light; --ink: #1d2330; --muted: #5c6577; --rule: #d9dde5; --panel: #f6f7f9;
-  --ref: #2563eb; --cur: #ea580c; --drift: #b91c1c; --drift-bg: #fef2f2; --ok: #15803d; --ok-bg: #f0fdf4; }
-* { box-sizing: border-box; }
-body { margin: 0 auto; max-width: 1180px; padding: 24px 28px 40px; color: var(--ink); background: #fff;
-  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-h1 { font-size: 22px; margin: 0 0 2px; overflow-wrap: anywhere; }
-h2 { font-size: 16px; margin: 28px 0 10px; }
+:root { --ref: #2563eb; --cur: #ea580c; --drift: #b91c1c; --drift-bg: #fef2f2; --ok: #15803d; --ok-bg: #f0fdf4; }
 .facts { margin: 6px 0 0; display: grid; grid-template-columns: max-content 1fr; gap: 1px 14px; color: var(--muted); }
 .facts dt { color: var(--muted); }
 .facts dd { margin: 0; color: var(--ink); overflow-wrap: anywhere; }
@@ -104,34 +99,23 @@ h2 { font-size: 16px; margin: 28px 0 10px; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px; font-weight: 600; white-space: nowrap; }
 .badge.drift { background: #fee2e2; color: var(--drift); }
 .badge.ok { background: #dcfce7; color: var(--ok); }
-table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
-th, td { padding: 4px 10px; border-bottom: 1px solid var(--rule); text-align: right; white-space: nowrap; }
-th { font-weight: 600; }
-th.name, td.name { text-align: left; }
-.scroll { overflow: auto; max-width: 100%; }
+th, td { padding: 4px 10px; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 16px; margin-top: 24px; }
-figure.card { margin: 0; padding: 12px 12px 6px; border: 1px solid var(--rule); border-radius: 6px; min-width: 0; }
+figure.card { padding: 12px 12px 6px; }
 figure.card.drift { border-color: #fca5a5; box-shadow: inset 3px 0 0 var(--drift); }
 figure.card figcaption { display: flex; align-items: baseline; gap: 10px; margin: 0 0 2px 4px; }
 figure.card figcaption b { font-size: 15px; }
 figure.card .note { margin: 0 0 4px 4px; color: var(--muted); font-size: 12px; }
 figure.card .test { margin: 0 0 6px 4px; font-size: 13px; }
-figure.card svg { display: block; width: 100%; height: auto; }
-svg text { font: 11px system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; fill: var(--muted); }
-svg .grid { stroke: #eceef2; stroke-width: 1; }
-svg .axis { stroke: #9aa1ae; stroke-width: 1; }
 svg rect.ref { fill: var(--ref); fill-opacity: 0.28; }
 svg rect.cur { fill: var(--cur); fill-opacity: 0.28; }
 svg path.ref, svg line.ref { fill: none; stroke: var(--ref); stroke-width: 1.6; }
 svg path.cur, svg line.cur { fill: none; stroke: var(--cur); stroke-width: 1.6; }
 svg line.mean { stroke-dasharray: 4 3; }
-svg .legend text { fill: var(--ink); }
 table.counts { margin: 8px 0 4px 4px; font-size: 13px; }
 table.counts th, table.counts td { padding: 3px 10px; }
-.empty, .legend-note { color: var(--muted); font-size: 12px; }
 .method p { color: var(--muted); max-width: 900px; }
 .method a { color: inherit; }
-footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 `;
 
 /** [label, HTML] pairs for the header. */
@@ -197,7 +181,7 @@ function ruleText(c: ColumnDrift): string {
 
 function formatStatistic(c: ColumnDrift): string {
   const name = { ks: 'D', wasserstein: 'W₁', chisquare: 'χ²', z: 'z', jensenshannon: 'JS' }[c.test];
-  return `${name} = ${Number.isFinite(c.statistic) ? formatNumber(c.statistic) : '∞'}`;
+  return `${name} = ${formatNumber(c.statistic)}`;
 }
 
 function columnCard(column: DriftColumn, c: ColumnDrift, chart: string): string {
@@ -367,24 +351,10 @@ function classChart(referenceRecords: readonly FeatureRecord[], currentRecords: 
 
 // ---------------------------------------------------------------- numbers
 
-
-
-function formatNumber(v: number): string {
-  if (!Number.isFinite(v)) return String(v);
-  if (v === 0) return '0';
-  const a = Math.abs(v);
-  if (a >= 1e5 || a < 1e-3) return v.toExponential(2);
-  return Number(v.toPrecision(4)).toString();
-}
-
 function formatP(p: number): string {
   if (p === 0) return '0';
   if (p < 1e-4) return p.toExponential(1);
   return Number(p.toPrecision(3)).toString();
-}
-
-function formatPercent(v: number, digits = 1): string {
-  return `${(v * 100).toFixed(digits)}%`;
 }
 
 function formatCount(n: number): string {

@@ -4,6 +4,7 @@
 import { invalid } from '../util/validate.js';
 import { escapeHtml, htmlPage } from '../util/html-page.js';
 import { niceAxis, niceStep, type Axis } from '../util/axis.js';
+import { formatNumber, formatPercent } from '../util/number-format.js';
 
 /** One line of metrics.jsonl. */
 export interface ReportEpoch {
@@ -100,38 +101,23 @@ ${input.config ? `<section>\n<h2>Config</h2>\n<pre class="config">${escapeHtml(i
 }
 
 const kStyle = `
-:root { color-scheme: light; --ink: #1d2330; --muted: #5c6577; --rule: #d9dde5; --panel: #f6f7f9; --train: #2563eb; --val: #ea580c; }
-* { box-sizing: border-box; }
-body { margin: 0 auto; max-width: 1180px; padding: 24px 28px 40px; color: var(--ink); background: #fff;
-  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-h1 { font-size: 22px; margin: 0 0 2px; overflow-wrap: anywhere; }
-h2 { font-size: 16px; margin: 28px 0 10px; }
+:root { --train: #2563eb; --val: #ea580c; }
 h2 small { font-weight: normal; color: var(--muted); }
 .facts { margin: 0; color: var(--muted); }
 .charts { display: flex; flex-wrap: wrap; gap: 16px; margin-top: 20px; }
-figure.chart { flex: 1 1 520px; margin: 0; padding: 12px 12px 4px; border: 1px solid var(--rule); border-radius: 6px; min-width: 0; }
+figure.chart { flex: 1 1 520px; padding: 12px 12px 4px; }
 figure.chart figcaption { font-weight: 600; margin: 0 0 2px 4px; }
 figure.chart .legend-note { margin: 0 0 6px 4px; }
-figure.chart svg { display: block; width: 100%; height: auto; }
-svg text { font: 11px system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; fill: var(--muted); }
-svg .grid { stroke: #eceef2; stroke-width: 1; }
-svg .axis { stroke: #9aa1ae; stroke-width: 1; }
 svg .best { stroke: #9aa1ae; stroke-width: 1; stroke-dasharray: 3 3; }
 svg .line { fill: none; stroke-width: 2; stroke-linejoin: round; stroke-linecap: round; }
 svg .line.train { stroke: var(--train); }
 svg .line.val { stroke: var(--val); stroke-dasharray: 6 3; }
 svg circle.train { fill: var(--train); }
 svg circle.val { fill: var(--val); stroke: #fff; stroke-width: 1; }
-svg .legend text { fill: var(--ink); }
 svg .legend .absent { fill: var(--muted); font-style: italic; }
 svg .note { font-style: italic; }
 .columns { display: flex; flex-wrap: wrap; gap: 0 40px; align-items: flex-start; }
 .columns > section { flex: 0 1 auto; min-width: 0; max-width: 100%; }
-.scroll { overflow: auto; max-width: 100%; }
-table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
-th, td { padding: 4px 8px; border-bottom: 1px solid var(--rule); text-align: right; white-space: nowrap; }
-th { font-weight: 600; }
-th.name, td.name { text-align: left; }
 .kv th { text-align: left; color: var(--muted); font-weight: normal; padding-right: 20px; }
 .kv td { text-align: left; white-space: normal; overflow-wrap: anywhere; }
 tr.best td { background: #fff7ed; }
@@ -143,12 +129,10 @@ table.confusion .total, table.confusion .rate { color: var(--muted); }
 table.confusion.dense { font-size: 11px; }
 table.confusion.dense td.cell { min-width: 26px; padding: 2px 3px; }
 table.confusion.dense th { padding: 2px 4px; }
-.legend-note, .empty { color: var(--muted); font-size: 12px; }
 .empty { font-style: italic; font-size: 14px; }
 details summary { cursor: pointer; color: var(--muted); margin-bottom: 6px; }
 pre.config { background: var(--panel); border: 1px solid var(--rule); border-radius: 6px; padding: 12px 14px;
   overflow: auto; font: 12.5px/1.5 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
-footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 `;
 
 // ---------------------------------------------------------------- charts
@@ -392,23 +376,8 @@ function epochTable(epochs: ReportEpoch[], bestEpoch: number | null): string {
 
 // ---------------------------------------------------------------- text
 
-
-
-function formatNumber(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (!Number.isFinite(v)) return v > 0 ? '∞' : '−∞';
-  if (Number.isInteger(v)) return String(v);
-  if (Math.abs(v) >= 100) return v.toFixed(1);
-  return String(Number(v.toPrecision(4)));
-}
-
 function formatFixed(v: number, digits: number): string {
   return Number.isFinite(v) ? v.toFixed(digits) : formatNumber(v);
-}
-
-function formatPercent(v: number, digits = 1): string {
-  if (!Number.isFinite(v)) return formatNumber(v);
-  return `${(v * 100).toFixed(digits)}%`;
 }
 
 function r(v: number): number {
