@@ -1,6 +1,6 @@
 // The house's rules that the compiler does not check: one door to the
 // engine (DESIGN.md "The house"), read from the sources as text.
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
