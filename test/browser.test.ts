@@ -1,6 +1,6 @@
 // The page at GET /, in headless Chromium (Debian's /usr/bin/chromium):
 // choose an image, see it, see the class and a bar per class.
-import { after, before, test } from 'node:test';
+import { after, before, test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
