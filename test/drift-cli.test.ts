@@ -1,6 +1,6 @@
 // `torchdog drift` end to end (a real process, exit codes and all), the
 // feature-file reader's errors, and the HTML page.
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
