@@ -2,7 +2,7 @@
 // generator, passed through sharp (as the service decodes them), measured by
 // driftFeatures. Images from the training distribution must not drift; the
 // same scenes brightened must.
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { renderDemoImage, DEMO_CLASSES } from '../src/data/demo.ts';
