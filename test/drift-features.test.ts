@@ -1,7 +1,7 @@
 // driftFeatures computes what the seed's NumPy code computed: closed-form
 // images on both sides, values compared with the fixture that
 // scripts/make-drift-fixture.py wrote from np.mean / np.std / np.gradient.
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { driftFeatures, type DriftFeatures } from '../src/drift/index.ts';
