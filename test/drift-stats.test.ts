@@ -1,7 +1,7 @@
 // The drift statistics agree with SciPy 1.10 / NumPy: every number here was
 // computed by scripts/make-drift-stats-fixture.py from samples that this test
 // rebuilds with the same arithmetic (test/fixtures/drift-stats.json).
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
