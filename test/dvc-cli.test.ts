@@ -1,6 +1,6 @@
 // `torchdog data …` as users run it: from any folder inside a repository,
 // JSON summaries on stdout, progress on stderr, exit statuses.
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
