@@ -1,6 +1,6 @@
 // DVC's formats, byte for byte: hashes and .dir listings, .dvc files,
 // .dvc/config, .dvcignore patterns.
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
