@@ -1,7 +1,7 @@
 // gs:// for data versioning and the shared Cloud Storage helpers, against the
 // local emulator (test/helpers/gcs-emulator.ts) through the client's
 // documented endpoint settings: apiEndpoint, and STORAGE_EMULATOR_HOST for the CLI.
-import { after, before, test } from 'node:test';
+import { after, before, test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
