@@ -1,6 +1,6 @@
 // torchdog data push / pull / status against a local-folder remote, laid out
 // as DVC 3 lays it out.
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { readFile, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
