@@ -2,7 +2,7 @@
 // though cmake-js is the build that `npm install` runs. The check compiles all
 // three sources in a temporary directory: about a minute on 2 cores without
 // ccache, seconds with a warm one. TORCHDOG_SKIP_GYP=1 skips it.
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
