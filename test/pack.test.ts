@@ -1,7 +1,7 @@
 // The package as a user gets it: packed, installed into a fresh project
 // (the install script builds the addon there), imported from TypeScript and
 // from plain ESM JavaScript, classifying an image.
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
