@@ -1,7 +1,7 @@
 // The native ResNet18 computes torchvision's function: same closed-form weights
 // and images on both sides, outputs compared with the fixture that
 // scripts/make-parity-fixture.py wrote from an eval-mode torchvision forward.
-import { test, before, after } from 'node:test';
+import { test, before, after } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
