@@ -1,7 +1,7 @@
 // Every TypeScript example in the README compiles, with --strict, in a fresh
 // project that imports the package by its name (through package.json's
 // exports map and the declarations in dist/, as a user's project does).
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
