@@ -1,6 +1,6 @@
 // report.html is one self-contained page: charts, confusion matrix, summary,
 // config; everything escaped; nothing fetched; odd inputs still render.
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { renderReport, type ReportEpoch, type ReportInput } from '../src/train/report.ts';
 
