@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
