@@ -1,5 +1,5 @@
 // The service's routes and error answers, through app.request() (no sockets).
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
