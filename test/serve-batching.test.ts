@@ -1,6 +1,6 @@
 // Dynamic batching, the bounded queue, per-request timeouts and the drain on
 // shutdown, with a spy that counts (and can hold) forward passes.
-import { after, before, test } from 'node:test';
+import { after, before, test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
