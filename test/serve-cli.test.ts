@@ -1,6 +1,6 @@
 // `torchdog serve` as a process: listening on PORT, answering, and stopping
 // gracefully on SIGTERM (in-flight request answered, prediction log flushed).
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
