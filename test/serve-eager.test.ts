@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { after, before, test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { Classifier } from '../src/index.ts';
 import { createApp } from '../src/serve/index.ts';
