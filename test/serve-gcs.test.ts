@@ -1,6 +1,6 @@
 // gs:// models and prediction logs, against the Cloud Storage emulator of
 // test/helpers (the client library honours STORAGE_EMULATOR_HOST, without auth).
-import { after, before, test } from 'node:test';
+import { after, before, test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
