@@ -1,6 +1,6 @@
 // Whatever a client sends, /predict answers 200 or a JSON 4xx, and the
 // service still classifies a good image afterwards.
-import { after, before, test } from 'node:test';
+import { after, before, test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
