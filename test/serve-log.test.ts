@@ -1,6 +1,6 @@
 // The prediction log alone: buffered, flushed on a timer, bounded, and
 // indifferent to how its sink behaves.
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
