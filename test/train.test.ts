@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFile, readlink, readdir } from 'node:fs/promises';
