@@ -1,6 +1,6 @@
 // Atomic replacement: the target holds the old bytes or the new, never part of
 // them, and no temporary file survives a failure.
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, readlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
