@@ -1,6 +1,6 @@
 // The frame both HTML reports share: escaping, the policy that lets nothing
 // load or run, and the shared CSS ahead of the page's own.
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { escapeHtml, htmlPage } from '../src/util/html-page.ts';
 
