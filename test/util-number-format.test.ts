@@ -1,5 +1,5 @@
 // The one number format of the HTML reports (training and drift).
-import { test } from 'node:test';
+import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { formatNumber, formatPercent } from '../src/util/number-format.ts';
 
