@@ -65,3 +65,44 @@ test('config files: missing, invalid YAML, and the resolved config round-trips',
   const config = resolveConfig(parseOverrides(['optim.schedule=cosine', 'train.early_stopping.patience=2']));
   assert.deepEqual(resolveConfig(parse(configToYaml(config))), config);
 });
+
+test("__proto__, constructor and prototype are unknown keys: overrides and YAML files cannot reach Object.prototype", async () => {
+  const known = 'known here: data, model, optim, train, output';
+  const overrides: Array<[string, string]> = [
+    ['__proto__.x=1', `unknown config key '__proto__' (${known})`],
+    ['__proto__=1', `unknown config key '__proto__' (${known})`],
+    ['constructor.prototype.x=1', `unknown config key 'constructor' (${known})`],
+    ['train.__proto__.epochs=1', "unknown config key 'train.__proto__' (known here: train.epochs, "],
+    ['train.constructor=1', "unknown config key 'train.constructor' (known here: train.epochs, "],
+    ['train.augment.prototype.x=1', "unknown config key 'train.augment.prototype' (known here: train.augment.hflip, "],
+    ['colour.__proto__.x=1', `unknown config key 'colour' (${known})`],
+  ];
+  for (const [text, message] of overrides) {
+    assert.throws(() => resolveConfig(parseOverrides([text])), (e: Error) => e.message.startsWith(message), text);
+    assert.equal(({} as Record<string, unknown>).x, undefined, `${text}: Object.prototype stays clean`);
+  }
+  // Built without a prototype, an override's dictionaries hold such a key as plain data if they ever get one.
+  assert.equal(Object.getPrototypeOf(parseOverrides(['train.epochs=2'])), null);
+  assert.equal(Object.getPrototypeOf(parseOverrides(['train.epochs=2']).train), null);
+  assert.equal(resolveConfig(parseOverrides(['train.epochs=2'])).train.epochs, 2);
+  // Inherited names of plain objects are not schema keys either (they used to reach Object's own members).
+  assert.throws(() => resolveConfig({ train: { toString: 1 } }), /unknown config key 'train\.toString' \(known here: train\.epochs, /);
+  assert.throws(() => resolveConfig({ hasOwnProperty: { x: 1 } }), new RegExp(`unknown config key 'hasOwnProperty' \\(${known}\\)`));
+
+  const dir = await tempDir();
+  const files: Array<[string, string]> = [
+    ['__proto__:\n  x: 1\n', `unknown config key '__proto__' (${known})`],
+    ['train:\n  epochs: 2\n  __proto__:\n    epochs: 5\n', "unknown config key 'train.__proto__' (known here: train.epochs, "],
+    ['data:\n  constructor:\n    prototype:\n      x: 1\n', "unknown config key 'data.constructor' (known here: data.root, "],
+  ];
+  for (const [text, message] of files) {
+    const file = join(dir, 'hostile.yaml');
+    await writeFile(file, text);
+    const loaded = await loadConfigFile(file);
+    assert.throws(() => resolveConfig(loaded), (e: Error) => e.message.startsWith(message), text);
+    assert.equal(({} as Record<string, unknown>).x, undefined, 'Object.prototype stays clean');
+    assert.equal(Object.getPrototypeOf(({} as Record<string, unknown>)), Object.prototype);
+  }
+  assert.deepEqual(Object.keys(Object.prototype), [], 'nothing was added to Object.prototype');
+  assert.equal(DEFAULT_CONFIG.train.epochs, 3, 'defaults are not mutated');
+});

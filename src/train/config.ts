@@ -179,28 +179,61 @@ function checkValue(spec: Spec, value: unknown, key: string): unknown {
   }
 }
 
+/**
+ * Names that are never config keys: as keys of a plain object they reach
+ * Object.prototype (`__proto__.x=1` would set `x` on every object) or the
+ * Object function, so they are refused wherever a user names a key.
+ */
+const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** The schema's entry for `key`: its own keys only, never what a plain object inherits. */
+function schemaEntry(schema: Schema, key: string): Spec | Schema | undefined {
+  return Object.hasOwn(schema, key) && !FORBIDDEN_KEYS.has(key) ? schema[key] : undefined;
+}
+
+function unknownKey(schema: Schema, prefix: string, key: string): ConfigError {
+  const path = prefix ? `${prefix}.${key}` : key;
+  const known = Object.keys(schema).map((k) => (prefix ? `${prefix}.${k}` : k));
+  return new ConfigError(`unknown config key '${path}' (known here: ${known.join(', ')})`);
+}
+
 /** Merges `layer` onto `base` following the schema; unknown keys and wrong types throw, naming the key. */
 function merge(schema: Schema, base: Record<string, unknown>, layer: unknown, prefix: string): Record<string, unknown> {
   if (layer === undefined || layer === null) return base;
   if (typeof layer !== 'object' || Array.isArray(layer)) {
     throw new ConfigError(`config key '${prefix || '(root)'}': expected a mapping but got ${typeName(layer)}`);
   }
+  // Only the schema's keys are ever set on `out` (checked before the assignment).
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(layer as Record<string, unknown>)) {
     const path = prefix ? `${prefix}.${key}` : key;
-    const node = schema[key];
-    if (!node) {
-      const known = Object.keys(schema).map((k) => (prefix ? `${prefix}.${k}` : k));
-      throw new ConfigError(`unknown config key '${path}' (known here: ${known.join(', ')})`);
-    }
+    const node = schemaEntry(schema, key);
+    if (!node) throw unknownKey(schema, prefix, key);
     out[key] = isSpec(node) ? checkValue(node, value, path) : merge(node, base[key] as Record<string, unknown>, value, path);
   }
   return out;
 }
 
+/** Refuses a dotted key with a segment that is never a config key, naming the first unknown segment as resolveConfig would. */
+function checkOverrideKey(parts: readonly string[]): void {
+  if (!parts.some((p) => FORBIDDEN_KEYS.has(p))) return;
+  let schema: Schema = SCHEMA;
+  for (let i = 0; i < parts.length; i++) {
+    const node = schemaEntry(schema, parts[i]!);
+    const prefix = parts.slice(0, i).join('.');
+    if (!node) throw unknownKey(schema, prefix, parts[i]!);
+    if (isSpec(node)) {
+      // A value's key followed by more segments: resolveConfig's own error is about the value's type.
+      return;
+    }
+    schema = node;
+  }
+}
+
 /** Turns `a.b.c=value` strings into a nested object; values are YAML scalars or flow lists (`[1, 2]`). */
 export function parseOverrides(overrides: readonly string[]): Record<string, unknown> {
-  const root: Record<string, unknown> = {};
+  // Dictionaries keyed by what the user typed have no prototype to reach through.
+  const root: Record<string, unknown> = Object.create(null);
   for (const text of overrides) {
     const eq = text.indexOf('=');
     if (eq <= 0) throw new ConfigError(`override '${text}': expected key=value, e.g. train.epochs=5`);
@@ -214,13 +247,14 @@ export function parseOverrides(overrides: readonly string[]): Record<string, unk
       throw new ConfigError(`override '${text}': cannot parse value (${(error as Error).message.split('\n')[0]})`);
     }
     const parts = key.split('.');
+    checkOverrideKey(parts);
     let node = root;
     for (const part of parts.slice(0, -1)) {
-      const next = node[part];
+      const next = Object.hasOwn(node, part) ? node[part] : undefined;
       if (next !== undefined && (typeof next !== 'object' || next === null)) {
         throw new ConfigError(`override '${text}': '${part}' was already given a value`);
       }
-      node = (node[part] ??= {}) as Record<string, unknown>;
+      node = (node[part] ??= Object.create(null)) as Record<string, unknown>;
     }
     node[parts.at(-1)!] = value;
   }
