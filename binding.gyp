@@ -29,6 +29,7 @@
         'native/engine.cc',
         'native/inference_graph.cc',
         'native/resnet.cc',
+        'native/serial_executor.cc',
       ],
       'include_dirs': [
         'native',

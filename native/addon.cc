@@ -1,13 +1,23 @@
-// Node-API glue: validates arguments, copies JS memory, and runs each engine
-// call on the libuv pool, one at a time per model, in the order they were made.
+// Node-API glue, a trusted marshaller: TypeScript (src/model) has checked
+// every option and value range; this file checks only what it needs to turn
+// JS values into C++ ones safely (types, integers a C++ type can hold, byte
+// lengths against shapes, label indices against the class count), copies JS
+// memory on the JS thread, and queues each engine call on the model's own
+// executor thread (serial_executor.h). That thread runs a model's operations
+// one at a time in call order and hands each result back through the
+// model's thread-safe function, which settles the operation's promise on the
+// JS thread. No libuv worker waits on a model: the pool stays free for
+// sharp and fs.
+//
 // Deliberately free of torch headers (see engine.h).
 #include <napi.h>
 
+#include <atomic>
 #include <cmath>
-#include <deque>
-#include <functional>
 #include <limits>
 #include <memory>
+#include <mutex>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -18,8 +28,7 @@
 namespace torchdog {
 namespace {
 
-constexpr int64_t kMaxImageSide = 8192;
-constexpr int kMaxThreads = 1024;
+std::atomic<int64_t> live_engines{0};
 
 std::string Describe(const Napi::Value& v) {
   if (v.IsUndefined()) return "undefined";
@@ -37,29 +46,42 @@ std::string Describe(const Napi::Value& v) {
   throw Napi::TypeError::New(env, message);
 }
 
+[[noreturn]] void ThrowRange(Napi::Env env, const std::string& message) {
+  throw Napi::RangeError::New(env, message);
+}
+
 Napi::Object ExpectObject(Napi::Env env, const Napi::Value& v, const std::string& name) {
   if (!v.IsObject() || v.IsArray()) ThrowType(env, name + ": expected an object but received " + Describe(v));
   return v.As<Napi::Object>();
 }
 
-int64_t ExpectInteger(Napi::Env env, const Napi::Value& v, const std::string& name, int64_t min, int64_t max) {
+// A JS number as the integer type T. Casting a fractional, non-finite or
+// out-of-range double to an integer is undefined behaviour, so this is a
+// marshalling check, not a policy: the bounds are T's.
+template <typename T>
+T ExpectInteger(Napi::Env env, const Napi::Value& v, const std::string& name) {
   if (!v.IsNumber()) ThrowType(env, name + ": expected an integer but received " + Describe(v));
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || std::floor(d) != d || d < static_cast<double>(min) || d > static_cast<double>(max)) {
-    throw Napi::RangeError::New(env, name + ": expected an integer between " + std::to_string(min) + " and " +
-                                         std::to_string(max) + " but received " + Describe(v));
+  const double d = v.As<Napi::Number>().DoubleValue();
+  const double limit = std::ldexp(1.0, std::numeric_limits<T>::digits);  // exclusive upper bound
+  const double lowest = std::numeric_limits<T>::is_signed ? -limit : 0.0;
+  if (!std::isfinite(d) || std::floor(d) != d || d < lowest || d >= limit) {
+    ThrowRange(env, name + ": expected an integer between " + std::to_string(std::numeric_limits<T>::min()) +
+                        " and " + std::to_string(std::numeric_limits<T>::max()) + " but received " + Describe(v));
   }
-  return static_cast<int64_t>(d);
+  return static_cast<T>(d);
 }
 
-double ExpectNumber(Napi::Env env, const Napi::Value& v, const std::string& name, double min, double max) {
+// An image dimension: negative ones could multiply to a plausible byte
+// count and describe memory that is not there.
+int64_t ExpectPositive(Napi::Env env, const Napi::Value& v, const std::string& name) {
+  int64_t n = ExpectInteger<int64_t>(env, v, name);
+  if (n < 1) ThrowRange(env, name + ": expected a positive integer but received " + Describe(v));
+  return n;
+}
+
+double ExpectNumber(Napi::Env env, const Napi::Value& v, const std::string& name) {
   if (!v.IsNumber()) ThrowType(env, name + ": expected a number but received " + Describe(v));
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || d < min || d > max) {
-    throw Napi::RangeError::New(env, name + ": expected a number between " + std::to_string(min) + " and " +
-                                         std::to_string(max) + " but received " + Describe(v));
-  }
-  return d;
+  return v.As<Napi::Number>().DoubleValue();
 }
 
 std::string ExpectString(Napi::Env env, const Napi::Value& v, const std::string& name) {
@@ -73,7 +95,7 @@ bool ExpectBoolean(Napi::Env env, const Napi::Value& v, const std::string& name)
 }
 
 // Copies the bytes of any ArrayBuffer view, so nothing the caller does to its
-// buffer afterwards (reuse, transfer, GC) can reach the worker thread.
+// buffer afterwards (reuse, transfer, GC) can reach the executor thread.
 std::vector<uint8_t> CopyBytes(Napi::Env env, const Napi::Value& v, const std::string& name) {
   if (!v.IsTypedArray() && !v.IsDataView()) {
     ThrowType(env, name + ": expected a Uint8Array, Buffer or other ArrayBuffer view but received " + Describe(v));
@@ -101,40 +123,45 @@ struct OwnedImages {
 OwnedImages ReadImages(Napi::Env env, const Napi::Value& v) {
   auto obj = ExpectObject(env, v, "images");
   OwnedImages images;
-  images.count = ExpectInteger(env, obj.Get("count"), "images.count", 1, 1 << 20);
-  images.height = ExpectInteger(env, obj.Get("height"), "images.height", 1, kMaxImageSide);
-  images.width = ExpectInteger(env, obj.Get("width"), "images.width", 1, kMaxImageSide);
+  images.count = ExpectPositive(env, obj.Get("count"), "images.count");
+  images.height = ExpectPositive(env, obj.Get("height"), "images.height");
+  images.width = ExpectPositive(env, obj.Get("width"), "images.width");
   Napi::Value data = obj.Get("data");
   if (!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
     ThrowType(env, "images.data: expected a Uint8Array or Buffer of RGB pixels (NHWC) but received " + Describe(data));
   }
-  const size_t expected = static_cast<size_t>(images.count * images.height * images.width * 3);
+  const std::string shape = std::to_string(images.count) + "x" + std::to_string(images.height) + "x" +
+                            std::to_string(images.width) + "x3";
+  int64_t expected = 0;
+  if (__builtin_mul_overflow(images.count, images.height, &expected) ||
+      __builtin_mul_overflow(expected, images.width, &expected) || __builtin_mul_overflow(expected, 3, &expected)) {
+    ThrowRange(env, "images: a batch of " + shape + " bytes cannot exist");
+  }
   const size_t actual = data.As<Napi::TypedArray>().ByteLength();
-  if (actual != expected) {
-    throw Napi::RangeError::New(
-        env, "images.data: expected count*height*width*3 = " + std::to_string(expected) + " bytes (" +
-                 std::to_string(images.count) + "x" + std::to_string(images.height) + "x" +
-                 std::to_string(images.width) + "x3) but received " + std::to_string(actual));
+  if (actual != static_cast<size_t>(expected)) {
+    ThrowRange(env, "images.data: expected count*height*width*3 = " + std::to_string(expected) + " bytes (" + shape +
+                        ") but received " + std::to_string(actual));
   }
   images.pixels = CopyBytes(env, data, "images.data");
   return images;
 }
 
+// Each label indexes the network's output row: out of [0, numClasses) it
+// would read past the logits.
 std::vector<int32_t> ReadLabels(Napi::Env env, const Napi::Value& v, int64_t count, int64_t num_classes) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
     ThrowType(env, "labels: expected an Int32Array but received " + Describe(v));
   }
   auto array = v.As<Napi::Int32Array>();
   if (static_cast<int64_t>(array.ElementLength()) != count) {
-    throw Napi::RangeError::New(env, "labels: expected one label per image (" + std::to_string(count) +
-                                         ") but received " + std::to_string(array.ElementLength()));
+    ThrowRange(env, "labels: expected one label per image (" + std::to_string(count) + ") but received " +
+                        std::to_string(array.ElementLength()));
   }
   std::vector<int32_t> labels(array.Data(), array.Data() + array.ElementLength());
   for (size_t i = 0; i < labels.size(); ++i) {
     if (labels[i] < 0 || labels[i] >= num_classes) {
-      throw Napi::RangeError::New(env, "labels[" + std::to_string(i) + "]: expected a class index in [0, " +
-                                           std::to_string(num_classes) + ") but received " +
-                                           std::to_string(labels[i]));
+      ThrowRange(env, "labels[" + std::to_string(i) + "]: expected a class index in [0, " +
+                          std::to_string(num_classes) + ") but received " + std::to_string(labels[i]));
     }
   }
   return labels;
@@ -152,8 +179,7 @@ Normalization ReadNormalization(Napi::Env env, const Napi::Value& v) {
     auto& out = std::string(key) == "mean" ? norm.mean : norm.std;
     for (uint32_t i = 0; i < 3; ++i) {
       const std::string item = name + "[" + std::to_string(i) + "]";
-      out[i] = static_cast<float>(std::string(key) == "mean" ? ExpectNumber(env, list.As<Napi::Array>().Get(i), item, -1e6, 1e6)
-                                                              : ExpectNumber(env, list.As<Napi::Array>().Get(i), item, 1e-12, 1e6));
+      out[i] = static_cast<float>(ExpectNumber(env, list.As<Napi::Array>().Get(i), item));
     }
   }
   return norm;
@@ -165,6 +191,10 @@ struct OwnedTensor {
   std::vector<uint8_t> bytes;
 };
 
+// Names, dtypes, shapes and byte lengths are checked by the engine against
+// the network's own tensors; here only that the shape is one LibTorch can
+// hold: non-negative dimensions whose element count (times the widest
+// dtype's 8 bytes) does not overflow.
 std::vector<OwnedTensor> ReadTensorList(Napi::Env env, const Napi::Value& v, const std::string& name) {
   if (!v.IsArray()) ThrowType(env, name + ": expected an array of {name, dtype, shape, data} but received " + Describe(v));
   auto list = v.As<Napi::Array>();
@@ -179,9 +209,13 @@ std::vector<OwnedTensor> ReadTensorList(Napi::Env env, const Napi::Value& v, con
     Napi::Value shape = obj.Get("shape");
     if (!shape.IsArray()) ThrowType(env, at + ".shape: expected an array of integers but received " + Describe(shape));
     auto dims = shape.As<Napi::Array>();
-    if (dims.Length() > 8) throw Napi::RangeError::New(env, at + ".shape: expected at most 8 dimensions");
+    int64_t bytes = 8;
     for (uint32_t d = 0; d < dims.Length(); ++d) {
-      t.shape.push_back(ExpectInteger(env, dims.Get(d), at + ".shape[" + std::to_string(d) + "]", 0, 1LL << 40));
+      const std::string dim = at + ".shape[" + std::to_string(d) + "]";
+      int64_t n = ExpectInteger<int64_t>(env, dims.Get(d), dim);
+      if (n < 0) ThrowRange(env, dim + ": expected a non-negative integer but received " + std::to_string(n));
+      if (__builtin_mul_overflow(bytes, n, &bytes)) ThrowRange(env, at + ".shape: too many elements for one tensor");
+      t.shape.push_back(n);
     }
     t.bytes = CopyBytes(env, obj.Get("data"), at + ".data");
     out.push_back(std::move(t));
@@ -221,47 +255,165 @@ Napi::Float32Array FloatsToJs(Napi::Env env, const std::vector<float>& values) {
   return array;
 }
 
-class ModelWrap;
-
-// Settles an operation that has no result.
-Napi::Value Undefined(Napi::Env env) { return env.Undefined(); }
-
-// One engine call. Runs on the libuv pool; settles its promise on the JS thread
-// and then lets the owner start the next queued operation.
-class Operation : public Napi::AsyncWorker {
- public:
+// One engine call: made on the JS thread, run on the model's executor
+// thread, settled on the JS thread. Holds no JS references (a Deferred is
+// two raw handles), so it may be deleted on any thread when the
+// environment is gone and nobody is left to tell.
+struct Operation {
   using Work = std::function<void()>;
   using Settle = std::function<Napi::Value(Napi::Env)>;
+  enum class Outcome { kDone, kInvalidArgument, kFailed, kCancelled };
 
-  Operation(Napi::Env env, ModelWrap* owner, Work work, Settle settle);
-  Napi::Promise Promise() const { return deferred_.Promise(); }
+  const char* method;  // for messages: "forward"
+  bool cancellable;    // false for the engine's construction and release
+  bool closes_model;   // dispose(): the executor and the thread-safe function end with it
+  Work work;
+  Settle settle;  // the promise's value, built on the JS thread
+  Napi::Promise::Deferred deferred;
+  Outcome outcome = Outcome::kDone;
+  std::string error;
 
- protected:
-  void Execute() override {
+  // On the executor thread.
+  void Run(bool cancelled) {
+    if (cancelled && cancellable) {
+      outcome = Outcome::kCancelled;
+      return;
+    }
     try {
-      executor_->Run(work_);
+      work();
     } catch (const std::invalid_argument& e) {
-      invalid_argument_ = true;
-      SetError(e.what());
+      Fail(Outcome::kInvalidArgument, e.what());
+    } catch (const std::bad_alloc&) {
+      Fail(Outcome::kFailed, "not enough memory for this operation (std::bad_alloc)");
     } catch (const std::exception& e) {
-      SetError(e.what());
+      Fail(Outcome::kFailed, e.what());
     } catch (...) {
-      SetError("unknown native error");
+      Fail(Outcome::kFailed, "unknown native error");
     }
   }
-  void OnOK() override;
-  void OnError(const Napi::Error& error) override;
+
+  // On the JS thread: the rejection, with the conventions of src/model.
+  Napi::Value Error(Napi::Env env) const {
+    Napi::Error e;
+    const char* code;
+    switch (outcome) {
+      case Outcome::kInvalidArgument:
+        e = Napi::Error(env, Napi::TypeError::New(env, error).Value());
+        code = "ERR_TORCHDOG_INVALID_ARGUMENT";
+        break;
+      case Outcome::kCancelled:
+        e = Napi::Error::New(env, std::string("Model.") + method +
+                                      ": the model was disposed before this operation ran");
+        code = "ERR_TORCHDOG_DISPOSED";
+        break;
+      default:
+        e = Napi::Error::New(env, error);
+        code = "ERR_TORCHDOG_NATIVE";
+    }
+    e.Set("code", Napi::String::New(env, code));
+    return e.Value();
+  }
 
  private:
-  Napi::Promise::Deferred deferred_;
-  ModelWrap* owner_;
-  Napi::ObjectReference keep_owner_alive_;
-  std::shared_ptr<SerialExecutor> executor_;
-  Work work_;
-  Settle settle_;
-  bool invalid_argument_ = false;
+  void Fail(Outcome why, const char* message) {
+    outcome = why;
+    error = message;
+  }
 };
 
+class ModelWrap;
+
+// Settles finished operations through the model's thread-safe function
+// (TSFN). Shared by the model (JS thread), its executor thread and the
+// TSFN's finalizer, which can outlive the model; the mutex orders the
+// executor's calls against the TSFN going away with the environment.
+class Settler {
+ public:
+  static void CallJs(Napi::Env env, Napi::Function, ModelWrap* model, Operation* op);
+  using Tsfn = Napi::TypedThreadSafeFunction<ModelWrap, Operation, &Settler::CallJs>;
+
+  static std::shared_ptr<Settler> New(Napi::Env env, ModelWrap* model) {
+    auto settler = std::make_shared<Settler>();
+    auto* keep = new std::shared_ptr<Settler>(settler);
+    settler->tsfn_ = Tsfn::New(env, "torchdog:model", /*maxQueueSize=*/0, /*initialThreadCount=*/1, model,
+                               [](Napi::Env, std::shared_ptr<Settler>* keep, ModelWrap*) {
+                                 (*keep)->Finalized();
+                                 delete keep;
+                               },
+                               keep);
+    settler->tsfn_.Unref(env);  // idle until the first operation
+    return settler;
+  }
+
+  // Executor thread: hands `op` to the JS thread, or drops it when the
+  // environment no longer has a JS thread to settle it on.
+  void Deliver(Operation* op) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!open_ || tsfn_.NonBlockingCall(op) != napi_ok) delete op;
+  }
+
+  // JS thread, only while open: whether the event loop waits for us.
+  void Ref(Napi::Env env) {
+    if (open_) tsfn_.Ref(env);
+  }
+  void Unref(Napi::Env env) {
+    if (open_) tsfn_.Unref(env);
+  }
+
+  // JS thread: no further calls. `abort` also drops what is queued in the
+  // TSFN (only when the model is going away without its promises settled).
+  void Close(bool abort) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!open_) return;
+    open_ = false;
+    if (abort) tsfn_.Abort();
+    else tsfn_.Release();
+  }
+
+ private:
+  void Finalized() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ = false;
+  }
+
+  std::mutex mutex_;
+  bool open_ = true;
+  Tsfn tsfn_;
+};
+
+// What the executor thread owns: the engine, built by the first operation
+// and freed by the last.
+struct EngineSlot {
+  std::unique_ptr<Engine> engine;
+  std::string init_error;
+
+  Engine& Get() const {
+    if (!engine) throw std::runtime_error("the model failed to initialise: " + init_error);
+    return *engine;
+  }
+  void Free() {
+    if (!engine) return;
+    engine.reset();
+    --live_engines;
+  }
+};
+
+// Read on the executor thread by the init operation, copied to the model's
+// JS-side fields when it settles, so getters never race the executor.
+struct EngineInfo {
+  std::string device;
+  int64_t parameter_count = 0;
+  int threads = 0;
+};
+
+// native.Model: see src/native.ts (NativeModel) for the JS-side contract.
+// Every method that computes is async: it copies its arguments, queues an
+// operation and returns a promise. Synchronous throws are TypeError /
+// RangeError for arguments that cannot be marshalled, and Error once the
+// model is disposed. Rejections carry `code`: ERR_TORCHDOG_INVALID_ARGUMENT
+// (TypeError; the engine refused a value, e.g. a tensor shape),
+// ERR_TORCHDOG_NATIVE (LibTorch failed) or ERR_TORCHDOG_DISPOSED (dispose()
+// was called before the operation started).
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -292,70 +444,112 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                        });
   }
 
-  // new Model({arch, numClasses, device, seed, threads}); the engine is built
-  // by the first queued operation, which ready() waits for.
+  // new Model({arch, numClasses, device, seed, threads})
+  //   Sync: starts the model's executor thread and queues the engine's
+  //   construction there; ready() is its promise.
+  //   Throws: TypeError/RangeError when an option is not an object, string or
+  //   integer of the C++ type. arch, numClasses >= 1, threads >= 0 and the
+  //   device are the engine's to refuse: ready() rejects.
   explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
     Napi::Env env = info.Env();
     auto options = ExpectObject(env, info[0], "options");
     EngineOptions o;
     o.arch = ExpectString(env, options.Get("arch"), "options.arch");
-    if (o.arch != "resnet18") ThrowType(env, "options.arch: expected 'resnet18' but received '" + o.arch + "'");
-    o.num_classes = ExpectInteger(env, options.Get("numClasses"), "options.numClasses", 1, 1 << 20);
+    o.num_classes = ExpectInteger<int32_t>(env, options.Get("numClasses"), "options.numClasses");
     o.device = ExpectString(env, options.Get("device"), "options.device");
-    std::string problem = CheckDevice(o.device);
-    if (!problem.empty()) throw Napi::Error::New(env, "options." + problem);
-    o.seed = static_cast<uint64_t>(ExpectInteger(env, options.Get("seed"), "options.seed", 0, (1LL << 53) - 1));
-    o.threads = static_cast<int>(ExpectInteger(env, options.Get("threads"), "options.threads", 0, kMaxThreads));
+    o.seed = ExpectInteger<uint64_t>(env, options.Get("seed"), "options.seed");
+    o.threads = ExpectInteger<int>(env, options.Get("threads"), "options.threads");
     num_classes_ = o.num_classes;
-    Napi::Value ready = Enqueue(
-        env,
-        [this, o] {
-          auto engine = std::make_shared<Engine>(o);
-          device_ = engine->Device();
-          parameter_count_ = engine->ParameterCount();
-          threads_ = engine->Threads();
-          engine_ = std::move(engine);
+
+    settler_ = Settler::New(env, this);
+    executor_ = std::make_unique<SerialExecutor>();
+    auto info_out = std::make_shared<EngineInfo>();
+    Napi::Promise ready = Enqueue(
+        env, "ready",
+        [slot = slot_, o, info_out] {
+          try {
+            slot->engine = std::make_unique<Engine>(o);
+          } catch (const std::exception& e) {
+            slot->init_error = e.what();
+            throw;
+          }
+          ++live_engines;
+          info_out->device = slot->engine->Device();
+          info_out->parameter_count = slot->engine->ParameterCount();
+          info_out->threads = slot->engine->Threads();
         },
-        Undefined);
+        [this, info_out](Napi::Env env) {
+          device_ = info_out->device;
+          parameter_count_ = info_out->parameter_count;
+          threads_ = info_out->threads;
+          return env.Undefined();
+        },
+        /*cancellable=*/false);
     ready_ref_ = Napi::Persistent(ready.As<Napi::Object>());
   }
 
-  const std::shared_ptr<SerialExecutor>& executor() const { return executor_; }
+  // Garbage collection (never with an operation pending: a pending model
+  // holds a reference to itself) or the environment's teardown (a worker
+  // that ends, the process exiting normally). Frees the engine on its
+  // thread and joins it: after the running operation, at most.
+  ~ModelWrap() override {
+    if (!executor_) return;  // disposed: nothing left
+    settler_->Close(/*abort=*/true);
+    executor_->CancelQueued();
+    executor_->Post([slot = slot_](bool) { slot->Free(); });
+    executor_.reset();
+  }
 
-  void OperationDone() {
-    if (queue_.empty()) {
-      busy_ = false;
-      return;
+  // Thread-safe function callback, on the JS thread (`env` is null when the
+  // environment is being torn down: the operation is dropped unsettled).
+  void Settle(Napi::Env env, std::unique_ptr<Operation> op) {
+    Napi::HandleScope scope(env);
+    try {
+      if (op->outcome == Operation::Outcome::kDone) op->deferred.Resolve(op->settle(env));
+      else op->deferred.Reject(op->Error(env));
+    } catch (const Napi::Error& e) {
+      op->deferred.Reject(e.Value());
     }
-    Operation* next = queue_.front();
-    queue_.pop_front();
-    next->Queue();
+    if (--pending_ == 0) {
+      settler_->Unref(env);
+      keep_alive_.Reset();
+    }
+    if (op->closes_model) {
+      executor_.reset();  // idle: its last task just ended
+      settler_->Close(/*abort=*/false);
+    }
   }
 
  private:
-  Napi::Value Enqueue(Napi::Env env, Operation::Work work, Operation::Settle settle) {
-    auto* op = new Operation(env, this, std::move(work), std::move(settle));
-    Napi::Promise promise = op->Promise();
-    if (busy_) {
-      queue_.push_back(op);
-    } else {
-      busy_ = true;
-      op->Queue();
+  // Queues an operation; returns its promise. The first pending operation
+  // keeps the event loop and this object alive until the last one settles.
+  Napi::Promise Enqueue(Napi::Env env, const char* method, Operation::Work work, Operation::Settle settle,
+                        bool cancellable = true, bool closes_model = false) {
+    auto* op = new Operation{method,          cancellable, closes_model, std::move(work), std::move(settle),
+                             Napi::Promise::Deferred::New(env)};
+    Napi::Promise promise = op->deferred.Promise();
+    if (pending_++ == 0) {
+      settler_->Ref(env);
+      keep_alive_ = Napi::Persistent(Value());
     }
+    executor_->Post([op, settler = settler_](bool cancelled) {
+      op->Run(cancelled);
+      settler->Deliver(op);
+    });
     return promise;
   }
+
+  static Napi::Value Undefined(Napi::Env env) { return env.Undefined(); }
 
   void CheckAlive(Napi::Env env, const char* method) const {
     if (disposed_) throw Napi::Error::New(env, std::string("Model.") + method + ": the model has been disposed");
   }
 
-  // The engine pointer is read on the worker thread, after the init
-  // operation (queued first) has set it; the queue orders the two.
-  Engine& engine() const {
-    if (!engine_) throw std::runtime_error("the model failed to initialise");
-    return *engine_;
-  }
-
+  // forward(images, normalization) -> Promise<{count, classes, logits, probabilities}>
+  //   Async. images: {data: Uint8Array (RGB, NHWC), count, height, width};
+  //   normalization: {mean: [3 numbers], std: [3 numbers]}. Runs in the
+  //   current train/eval mode, without gradients.
+  //   Throws: TypeError/RangeError (types, positive dimensions, data length).
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckAlive(env, "forward");
@@ -363,7 +557,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     auto norm = ReadNormalization(env, info[1]);
     auto result = std::make_shared<ForwardResult>();
     return Enqueue(
-        env, [this, images, norm, result] { *result = engine().Forward(images->View(), norm); },
+        env, "forward", [slot = slot_, images, norm, result] { *result = slot->Get().Forward(images->View(), norm); },
         [result](Napi::Env env) {
           auto obj = Napi::Object::New(env);
           obj.Set("count", static_cast<double>(result->count));
@@ -374,19 +568,25 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         });
   }
 
+  // trainStep(images, labels, normalization) -> Promise<{loss, correct, count}>
+  // evalStep(images, labels, normalization) -> Promise<{loss, correct, count, predicted}>
+  //   Async. labels: Int32Array, one class index in [0, numClasses) per
+  //   image. The step leaves the model in train (resp. eval) mode.
+  //   Throws: as forward, and TypeError/RangeError for labels.
   Napi::Value Step(const Napi::CallbackInfo& info, bool train) {
     Napi::Env env = info.Env();
-    CheckAlive(env, train ? "trainStep" : "evalStep");
+    const char* method = train ? "trainStep" : "evalStep";
+    CheckAlive(env, method);
     auto images = std::make_shared<OwnedImages>(ReadImages(env, info[0]));
     auto labels = std::make_shared<std::vector<int32_t>>(ReadLabels(env, info[1], images->count, num_classes_));
     auto norm = ReadNormalization(env, info[2]);
     auto result = std::make_shared<StepResult>();
-    training_ = train;  // the step leaves the model in the mode it ran in
+    training_ = train;
     return Enqueue(
-        env,
-        [this, images, labels, norm, result, train] {
-          *result = train ? engine().TrainStep(images->View(), labels->data(), norm)
-                          : engine().EvalStep(images->View(), labels->data(), norm);
+        env, method,
+        [slot = slot_, images, labels, norm, result, train] {
+          *result = train ? slot->Get().TrainStep(images->View(), labels->data(), norm)
+                          : slot->Get().EvalStep(images->View(), labels->data(), norm);
         },
         [result, train](Napi::Env env) {
           auto obj = Napi::Object::New(env);
@@ -404,89 +604,103 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value TrainStep(const Napi::CallbackInfo& info) { return Step(info, true); }
   Napi::Value EvalStep(const Napi::CallbackInfo& info) { return Step(info, false); }
 
+  // setOptimizer({name, lr, weightDecay, momentum, nesterov, beta1, beta2, eps}) -> Promise<void>
+  //   Async; replaces the optimizer and its state. Throws: TypeError for a
+  //   field of the wrong type. The engine refuses an unknown name and
+  //   LibTorch values it cannot use (rejections).
   Napi::Value SetOptimizer(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckAlive(env, "setOptimizer");
     auto obj = ExpectObject(env, info[0], "optimizer");
     OptimizerOptions o;
     o.name = ExpectString(env, obj.Get("name"), "optimizer.name");
-    if (o.name != "adam" && o.name != "adamw" && o.name != "sgd") {
-      ThrowType(env, "optimizer.name: expected 'adam', 'adamw' or 'sgd' but received '" + o.name + "'");
-    }
-    o.lr = ExpectNumber(env, obj.Get("lr"), "optimizer.lr", 0, 1e3);
-    o.weight_decay = ExpectNumber(env, obj.Get("weightDecay"), "optimizer.weightDecay", 0, 1e3);
-    o.momentum = ExpectNumber(env, obj.Get("momentum"), "optimizer.momentum", 0, 1);
+    o.lr = ExpectNumber(env, obj.Get("lr"), "optimizer.lr");
+    o.weight_decay = ExpectNumber(env, obj.Get("weightDecay"), "optimizer.weightDecay");
+    o.momentum = ExpectNumber(env, obj.Get("momentum"), "optimizer.momentum");
     o.nesterov = ExpectBoolean(env, obj.Get("nesterov"), "optimizer.nesterov");
-    o.beta1 = ExpectNumber(env, obj.Get("beta1"), "optimizer.beta1", 0, 0.999999);
-    o.beta2 = ExpectNumber(env, obj.Get("beta2"), "optimizer.beta2", 0, 0.999999999);
-    o.eps = ExpectNumber(env, obj.Get("eps"), "optimizer.eps", 0, 1);
-    if (o.nesterov && o.momentum <= 0) {
-      throw Napi::RangeError::New(env, "optimizer.nesterov: needs optimizer.momentum > 0");
-    }
-    return Enqueue(env, [this, o] { engine().SetOptimizer(o); }, Undefined);
+    o.beta1 = ExpectNumber(env, obj.Get("beta1"), "optimizer.beta1");
+    o.beta2 = ExpectNumber(env, obj.Get("beta2"), "optimizer.beta2");
+    o.eps = ExpectNumber(env, obj.Get("eps"), "optimizer.eps");
+    return Enqueue(env, "setOptimizer", [slot = slot_, o] { slot->Get().SetOptimizer(o); }, Undefined);
   }
 
+  // setLearningRate(lr: number) -> Promise<void>. Async. Throws: TypeError.
   Napi::Value SetLearningRate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckAlive(env, "setLearningRate");
-    double lr = ExpectNumber(env, info[0], "lr", 0, 1e3);
-    return Enqueue(env, [this, lr] { engine().SetLearningRate(lr); }, Undefined);
+    double lr = ExpectNumber(env, info[0], "lr");
+    return Enqueue(env, "setLearningRate", [slot = slot_, lr] { slot->Get().SetLearningRate(lr); }, Undefined);
   }
 
-  Napi::Value GetTensorsImpl(Napi::Env env, bool optimizer) {
+  // getTensors() / getOptimizerState() -> Promise<[{name, dtype, shape, data: Uint8Array}]>
+  //   Async; copies to the CPU.
+  Napi::Value GetTensorsImpl(Napi::Env env, const char* method, bool optimizer) {
+    CheckAlive(env, method);
     auto result = std::make_shared<std::vector<TensorBytes>>();
     return Enqueue(
-        env,
-        [this, result, optimizer] { *result = optimizer ? engine().GetOptimizerState() : engine().GetTensors(); },
+        env, method,
+        [slot = slot_, result, optimizer] {
+          *result = optimizer ? slot->Get().GetOptimizerState() : slot->Get().GetTensors();
+        },
         [result](Napi::Env env) { return TensorListToJs(env, *result); });
   }
 
-  Napi::Value SetTensorsImpl(Napi::Env env, const Napi::Value& list, bool optimizer) {
-    auto tensors = std::make_shared<std::vector<OwnedTensor>>(
-        ReadTensorList(env, list, optimizer ? "state" : "tensors"));
+  // setTensors(tensors) / setOptimizerState(state) -> Promise<void>
+  //   Async; all-or-nothing. Throws: TypeError/RangeError for a list that
+  //   cannot be marshalled. Rejects (ERR_TORCHDOG_INVALID_ARGUMENT) for a
+  //   name, dtype, shape or byte length that does not fit the model.
+  Napi::Value SetTensorsImpl(Napi::Env env, const Napi::Value& list, const char* method, bool optimizer) {
+    CheckAlive(env, method);
+    auto tensors = std::make_shared<std::vector<OwnedTensor>>(ReadTensorList(env, list, optimizer ? "state" : "tensors"));
     return Enqueue(
-        env,
-        [this, tensors, optimizer] {
+        env, method,
+        [slot = slot_, tensors, optimizer] {
           auto views = ViewsOf(*tensors);
-          if (optimizer) engine().SetOptimizerState(views);
-          else engine().SetTensors(views);
+          if (optimizer) slot->Get().SetOptimizerState(views);
+          else slot->Get().SetTensors(views);
         },
         Undefined);
   }
 
-  Napi::Value GetTensors(const Napi::CallbackInfo& info) {
-    CheckAlive(info.Env(), "getTensors");
-    return GetTensorsImpl(info.Env(), false);
+  Napi::Value GetTensors(const Napi::CallbackInfo& info) { return GetTensorsImpl(info.Env(), "getTensors", false); }
+  Napi::Value GetOptimizerState(const Napi::CallbackInfo& info) {
+    return GetTensorsImpl(info.Env(), "getOptimizerState", true);
   }
   Napi::Value SetTensors(const Napi::CallbackInfo& info) {
-    CheckAlive(info.Env(), "setTensors");
-    return SetTensorsImpl(info.Env(), info[0], false);
-  }
-  Napi::Value GetOptimizerState(const Napi::CallbackInfo& info) {
-    CheckAlive(info.Env(), "getOptimizerState");
-    return GetTensorsImpl(info.Env(), true);
+    return SetTensorsImpl(info.Env(), info[0], "setTensors", false);
   }
   Napi::Value SetOptimizerState(const Napi::CallbackInfo& info) {
-    CheckAlive(info.Env(), "setOptimizerState");
-    return SetTensorsImpl(info.Env(), info[0], true);
+    return SetTensorsImpl(info.Env(), info[0], "setOptimizerState", true);
   }
 
+  // setThreads(threads: integer) -> Promise<void>; 0 = one per hardware
+  //   thread. Async; `threads` reads the new count once it settles.
+  //   Throws: TypeError/RangeError (not an int). Rejects for threads < 0.
   Napi::Value SetThreads(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckAlive(env, "setThreads");
-    int threads = static_cast<int>(ExpectInteger(env, info[0], "threads", 0, kMaxThreads));
+    int threads = ExpectInteger<int>(env, info[0], "threads");
+    auto applied = std::make_shared<int>(0);
     return Enqueue(
-        env, [this, threads] { engine().SetThreads(threads); threads_ = engine().Threads(); },
-        Undefined);
+        env, "setThreads",
+        [slot = slot_, threads, applied] {
+          slot->Get().SetThreads(threads);
+          *applied = slot->Get().Threads();
+        },
+        [this, applied](Napi::Env env) {
+          threads_ = *applied;
+          return env.Undefined();
+        });
   }
 
-  // A queued call of an engine setter that takes one boolean.
+  // setTraining / setInferenceGraph / setMixedPrecision(value: boolean) -> Promise<void>
+  //   Async. Throws: TypeError. `training` reads the new mode at once.
   Napi::Value EnqueueFlag(const Napi::CallbackInfo& info, const char* method, const char* param,
                           void (Engine::*setter)(bool)) {
     Napi::Env env = info.Env();
     CheckAlive(env, method);
     bool value = ExpectBoolean(env, info[0], param);
-    return Enqueue(env, [this, setter, value] { (engine().*setter)(value); }, Undefined);
+    return Enqueue(env, method, [slot = slot_, setter, value] { (slot->Get().*setter)(value); }, Undefined);
   }
 
   Napi::Value SetTraining(const Napi::CallbackInfo& info) {
@@ -501,42 +715,59 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return EnqueueFlag(info, "setMixedPrecision", "enabled", &Engine::SetMixedPrecision);
   }
 
+  // seed(seed: non-negative integer) -> Promise<void>; seeds LibTorch's
+  //   process-wide generator. Async. Throws: TypeError/RangeError.
   Napi::Value Seed(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckAlive(env, "seed");
-    auto seed = static_cast<uint64_t>(ExpectInteger(env, info[0], "seed", 0, (1LL << 53) - 1));
-    return Enqueue(env, [this, seed] { engine().Seed(seed); }, Undefined);
+    auto seed = ExpectInteger<uint64_t>(env, info[0], "seed");
+    return Enqueue(env, "seed", [slot = slot_, seed] { slot->Get().Seed(seed); }, Undefined);
   }
 
+  // ready() -> Promise<void>: the engine's construction (the same promise
+  //   every time). Rejects when the engine refused the options.
   Napi::Value Ready(const Napi::CallbackInfo& info) { return ready_ref_.Value(); }
 
-  // Resolves once every operation queued before it has finished and the
-  // engine's memory is released; every later call throws.
+  // dispose() -> Promise<void>
+  //   Sync part: marks the model disposed (later calls throw) and cancels
+  //   the operations queued and not started; they reject with
+  //   ERR_TORCHDOG_DISPOSED. The running one completes. Then the engine is
+  //   freed on its thread, the thread ends, and the promise resolves.
+  //   Idempotent: later calls return the same promise. Never throws.
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (disposed_) return dispose_ref_.Value();
     disposed_ = true;
-    Napi::Value promise = Enqueue(env, [this] { engine_.reset(); }, Undefined);
+    executor_->CancelQueued();
+    Napi::Promise promise = Enqueue(env, "dispose", [slot = slot_] { slot->Free(); }, Undefined,
+                                    /*cancellable=*/false, /*closes_model=*/true);
     dispose_ref_ = Napi::Persistent(promise.As<Napi::Object>());
     return promise;
   }
 
+  // Synchronous getters. device, parameterCount and threads are known once
+  // ready() has resolved ("pending", 0, 0 before).
   Napi::Value GetDevice(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), device_); }
-  Napi::Value GetNumClasses(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(num_classes_)); }
-  Napi::Value GetParameterCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(parameter_count_)); }
+  Napi::Value GetNumClasses(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(num_classes_));
+  }
+  Napi::Value GetParameterCount(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(parameter_count_));
+  }
   Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), threads_); }
   Napi::Value GetTraining(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), training_); }
   Napi::Value GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed_); }
 
-  std::shared_ptr<Engine> engine_;
-  std::shared_ptr<SerialExecutor> executor_ = std::make_shared<SerialExecutor>();
-  std::deque<Operation*> queue_;
-  bool busy_ = false;
+  // Executor side: only touched by tasks on the executor thread.
+  std::shared_ptr<EngineSlot> slot_ = std::make_shared<EngineSlot>();
+  // JS side: only touched on the JS thread.
+  std::shared_ptr<Settler> settler_;
+  std::unique_ptr<SerialExecutor> executor_;  // null once disposed
+  int64_t pending_ = 0;
+  Napi::ObjectReference keep_alive_;  // set while pending_ > 0
   bool disposed_ = false;
   bool training_ = false;
   int64_t num_classes_ = 0;
-  // Written by the init operation on a worker; read on the JS thread only
-  // after ready() has resolved (the promise settles on the JS thread).
   std::string device_ = "pending";
   int64_t parameter_count_ = 0;
   int threads_ = 0;
@@ -544,49 +775,37 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::ObjectReference dispose_ref_;
 };
 
-Operation::Operation(Napi::Env env, ModelWrap* owner, Work work, Settle settle)
-    : Napi::AsyncWorker(env, "torchdog:model"),
-      deferred_(Napi::Promise::Deferred::New(env)),
-      owner_(owner),
-      keep_owner_alive_(Napi::Persistent(owner->Value())),
-      executor_(owner->executor()),
-      work_(std::move(work)),
-      settle_(std::move(settle)) {}
-
-void Operation::OnOK() {
-  Napi::Env env = Env();
-  Napi::HandleScope scope(env);
-  try {
-    deferred_.Resolve(settle_(env));
-  } catch (const Napi::Error& e) {
-    deferred_.Reject(e.Value());
-  }
-  owner_->OperationDone();
-}
-
-void Operation::OnError(const Napi::Error& error) {
-  Napi::Env env = Env();
-  Napi::HandleScope scope(env);
-  Napi::Error e = invalid_argument_ ? Napi::Error(env, Napi::TypeError::New(env, error.Message()).Value())
-                                    : Napi::Error::New(env, error.Message());
-  e.Set("code", Napi::String::New(env, invalid_argument_ ? "ERR_TORCHDOG_INVALID_ARGUMENT" : "ERR_TORCHDOG_NATIVE"));
-  deferred_.Reject(e.Value());
-  owner_->OperationDone();
+void Settler::CallJs(Napi::Env env, Napi::Function, ModelWrap* model, Operation* op) {
+  std::unique_ptr<Operation> owned(op);
+  if (env == nullptr || owned == nullptr) return;
+  model->Settle(env, std::move(owned));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Model", ModelWrap::Define(env));
+  // cudaAvailable() -> boolean. Sync.
   exports.Set("cudaAvailable", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 return Napi::Boolean::New(info.Env(), CudaAvailable());
               }));
+  // setTf32(allowed: boolean) -> undefined. Sync, process-wide. Throws: TypeError.
   exports.Set("setTf32", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 SetTf32(ExpectBoolean(info.Env(), info[0], "allowed"));
                 return info.Env().Undefined();
               }));
+  // checkDevice(device: string) -> null | string (why it cannot be used). Sync. Throws: TypeError.
   exports.Set("checkDevice", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 Napi::Env env = info.Env();
                 std::string problem = CheckDevice(ExpectString(env, info[0], "device"));
                 return problem.empty() ? env.Null() : Napi::String::New(env, problem);
+              }));
+  // liveCounts() -> {engines, executors}: engines built and not yet freed,
+  //   executor threads running, in this process. Sync; for leak tests.
+  exports.Set("liveCounts", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                Napi::Env env = info.Env();
+                auto counts = Napi::Object::New(env);
+                counts.Set("engines", static_cast<double>(live_engines.load()));
+                counts.Set("executors", static_cast<double>(SerialExecutor::LiveCount()));
+                return counts;
               }));
   return exports;
 }

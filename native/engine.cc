@@ -156,8 +156,9 @@ struct Engine::Impl {
     return graph->forward({input.contiguous()}).toTensor();
   }
 
-  // OpenMP thread counts are per thread, and operations arrive on whichever
-  // worker thread is free: apply ours on every call.
+  // OpenMP thread counts are per thread. The addon always calls from the
+  // model's executor thread, so after the first call this is a comparison;
+  // it keeps a caller on another thread (a benchmark) correct too.
   void ApplyThreads() const {
     if (at::get_num_threads() != threads) at::set_num_threads(threads);
   }
@@ -483,7 +484,9 @@ void Engine::SetThreads(int threads) {
   impl_->threads = threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
 }
 
-void Engine::SetTraining(bool training) { impl_->model->train(training); }
+void Engine::SetTraining(bool training) {
+  TranslateErrors([&] { impl_->model->train(training); });
+}
 
 void Engine::SetMixedPrecision(bool enabled) { impl_->mixed_precision = enabled; }
 
@@ -533,7 +536,7 @@ void Engine::SetInferenceGraph(bool enabled) {
 
 void Engine::Seed(uint64_t seed) {
   std::lock_guard<std::mutex> lock(InitMutex());
-  torch::manual_seed(seed);
+  TranslateErrors([&] { torch::manual_seed(seed); });
 }
 
 std::string Engine::Device() const { return impl_->device.str(); }

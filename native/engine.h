@@ -1,10 +1,15 @@
 // The model engine: everything torchdog computes, behind an interface that
 // does not include torch, so the Node-API glue compiles in seconds.
 //
-// An Engine is not thread-safe; the glue runs one operation at a time on it.
-// Every method may be called from any thread. Methods throw std::invalid_argument
-// for bad input (naming the parameter) and std::runtime_error for failures
-// inside LibTorch, with LibTorch's message minus its C++ backtrace.
+// An Engine is not thread-safe: one call at a time. The addon makes every
+// call of a model from that model's own executor thread (serial_executor.h),
+// benchmarks from theirs; any thread works, the engine applies its thread
+// count to the calling thread. Callers have checked options and value
+// ranges (src/model); the engine guards only its invariants (the networks
+// it has, the tensors of the network it built). Methods throw
+// std::invalid_argument for input that breaks those (naming the parameter)
+// and std::runtime_error for failures inside LibTorch, with LibTorch's
+// message minus its C++ backtrace.
 #pragma once
 
 #include <array>

@@ -86,13 +86,29 @@ export interface NativeModelOptions {
 }
 
 /**
- * A model handle. Every method that computes returns a Promise and runs off
- * the JS thread; calls run one at a time in the order they were made.
- * Argument errors throw synchronously (TypeError/RangeError naming the
- * parameter); calls after dispose() throw.
+ * A model handle. Every method that computes copies its arguments, queues an
+ * operation on the model's own native thread and returns a Promise settled
+ * from there (no libuv worker waits on it); operations run one at a time in
+ * call order. While any is pending the handle and the event loop stay alive;
+ * an idle model keeps neither.
+ *
+ * The addon trusts its caller (src/model) to have checked every option and
+ * range. It throws synchronously (TypeError/RangeError naming the parameter)
+ * only for what it cannot marshal safely: a wrong type, an integer the C++
+ * type cannot hold, non-positive image dimensions, `images.data` not
+ * count*height*width*3 bytes, `labels` not one Int32 per image in
+ * [0, numClasses). Calls after dispose() throw an Error.
+ *
+ * Rejections carry `code`: 'ERR_TORCHDOG_INVALID_ARGUMENT' (a TypeError: the
+ * engine refused a value it knows, e.g. a tensor's name or shape, the arch,
+ * the device), 'ERR_TORCHDOG_NATIVE' (LibTorch failed) or
+ * 'ERR_TORCHDOG_DISPOSED' (dispose() was called before the operation started).
  */
 export interface NativeModel {
-  /** Resolves once the engine is built (rejects if that failed). */
+  /**
+   * Resolves once the engine is built; rejects if it refused the options
+   * (arch, numClasses >= 1, threads >= 0, device). Same promise every call.
+   */
   ready(): Promise<void>;
   /** Uses the current train/eval mode, without gradients. */
   forward(images: NativeImageBatch, normalization: NativeNormalization): Promise<NativeForwardResult>;
@@ -109,6 +125,7 @@ export interface NativeModel {
   getTensors(): Promise<NativeTensor[]>;
   /** All-or-nothing: every tensor is checked before any is written. */
   setTensors(tensors: NativeTensor[]): Promise<void>;
+  /** `threads` reads the new count once this settles; rejects for threads < 0. */
   setThreads(threads: number): Promise<void>;
   setTraining(training: boolean): Promise<void>;
   /**
@@ -119,8 +136,15 @@ export interface NativeModel {
   /** bf16 autocast in trainStep/evalStep (CUDA, or CPUs with bf16); default false. */
   setMixedPrecision(enabled: boolean): Promise<void>;
   seed(seed: number): Promise<void>;
-  /** Waits for queued operations, then frees the engine. */
+  /**
+   * Marks the handle disposed at once (later calls throw); the operation
+   * running completes, the ones queued and not started reject with
+   * "Model.<method>: the model was disposed before this operation ran"
+   * (ERR_TORCHDOG_DISPOSED); then the engine is freed and its thread ends,
+   * and this resolves. Idempotent: later calls return the same promise.
+   */
   dispose(): Promise<void>;
+  /** "pending" (and parameterCount, threads 0) until ready() resolves. */
   readonly device: string;
   readonly numClasses: number;
   readonly parameterCount: number;
@@ -140,6 +164,8 @@ export interface NativeAddon {
   setTf32(allowed: boolean): void;
   /** null when usable, else a message saying why not. */
   checkDevice(device: string): string | null;
+  /** Engines built and not yet freed, and model threads running, in this process (for leak tests). */
+  liveCounts(): { engines: number; executors: number };
 }
 
 function addonPath(): string {
