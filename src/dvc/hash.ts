@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { DvcError } from './errors.js';
+import { reservedPathReason } from './paths.js';
 
 export interface DirEntry {
   /** Path inside the directory, '/'-separated. */
@@ -90,6 +91,8 @@ export function parseDirObject(bytes: Uint8Array, what: string): DirEntry[] {
     }
     if (!MD5_HEX.test(entry.md5)) throw new DvcError('ERR_DVC_FILE', `${what}: entry ${i} (${entry.relpath}) has md5 ${JSON.stringify(entry.md5)}, not 32 hex digits`);
     if (!isSafeRelpath(entry.relpath)) throw new DvcError('ERR_DVC_PATH', `${what}: refusing entry ${i} with unsafe relpath ${JSON.stringify(entry.relpath)}`);
+    const reserved = reservedPathReason(entry.relpath);
+    if (reserved) throw new DvcError('ERR_DVC_PATH', `${what}: refusing entry ${i} ${JSON.stringify(entry.relpath)}: ${reserved}`);
     if (seen.has(entry.relpath)) throw new DvcError('ERR_DVC_FILE', `${what}: ${entry.relpath} is listed twice`);
     seen.add(entry.relpath);
     return { md5: entry.md5, relpath: entry.relpath };

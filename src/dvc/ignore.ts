@@ -2,15 +2,18 @@
 // GitWildMatchPattern) in a .dvcignore file of any folder of the repository,
 // relative to that folder; deeper files' patterns come after their parents',
 // and the last pattern that matches decides. .git, .hg and .dvc folders and
-// nested DVC repositories are always skipped. Ignored files are not part of a
-// tracked directory's hash, are not pushed, and pull leaves them alone.
+// nested DVC repositories are always skipped, and so is anything named like
+// them on macOS or Windows (.GIT, .git., a submodule's .git file): pull
+// refuses such paths, so push must not version them. Ignored files are not
+// part of a tracked directory's hash, are not pushed, and pull leaves them
+// alone.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DvcError } from './errors.js';
 import { isDirectory } from '../util/fs.js';
+import { reservedName } from './paths.js';
 
 export const DVCIGNORE = '.dvcignore';
-const ALWAYS_SKIPPED_DIRS = new Set(['.git', '.hg', '.dvc']);
 
 export interface IgnoreRule {
   pattern: string;
@@ -159,8 +162,8 @@ export class IgnoreFilter {
    * is ignored, assuming `dir` itself is not (walks check folders on the way down).
    */
   async ignoredIn(dir: string, name: string, isDir: boolean): Promise<boolean> {
+    if (reservedName(name)) return true;
     if (isDir) {
-      if (ALWAYS_SKIPPED_DIRS.has(name)) return true;
       if (await isDirectory(join(this.root, dir, name, '.dvc'))) return true; // a nested DVC repository
     }
     const path = dir === '' ? name : `${dir}/${name}`;

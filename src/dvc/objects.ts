@@ -56,6 +56,12 @@ export interface SaveOptions {
    * leave a download waiting forever. The error is `stalled()`.
    */
   idle?: { ms: number; stalled: () => Error };
+  /**
+   * Runs once the bytes are verified, just before the rename into place; a
+   * rejection leaves `destination` as it was (pull checks there that no
+   * folder on the way was turned into a symbolic link meanwhile).
+   */
+  beforeCommit?: () => Promise<void>;
 }
 
 /**
@@ -97,6 +103,7 @@ export async function saveVerified(source: Readable, destination: string, option
         if (normalised === options.md5) actual = normalised;
       }
       if (actual !== options.md5) throw options.mismatch(actual);
+      await options.beforeCommit?.();
       return bytes;
     });
   } catch (error) {

@@ -9,8 +9,9 @@ import { DvcError } from './errors.js';
 import { legacyMd5File, md5Bytes, md5File, parseDirObject, type DirEntry } from './hash.js';
 import { copyVerified, objectKey, oidMd5, saveVerified } from './objects.js';
 import { TEMP_FILE } from '../util/atomic-write.js';
+import { describeProblem, FolderCheck, folderProblem, type FolderProblem } from './paths.js';
 import { RemoteSet, type Remote } from './remote.js';
-import { openRepo, outPath, repoRelative, selectDvcFiles, type DvcRepo } from './repo.js';
+import { checkOutputFolders, openRepo, outPath, repoRelative, selectDvcFiles, type DvcRepo } from './repo.js';
 import { failuresError, IDLE_TIMEOUT, runTransfers, withRetries, type ProgressListener } from './transfer.js';
 import { HASH_JOBS, listFiles } from './workspace.js';
 import { isDirectory, isFile } from '../util/fs.js';
@@ -145,6 +146,13 @@ function entryPath(root: string, entry: DirEntry): string {
   return entry.relpath === '' ? root : join(root, ...entry.relpath.split('/'));
 }
 
+/** The folders, from the repository root, that an entry of the output `target` is written into. */
+function entryFolders(target: string, entry: DirEntry): string[] {
+  const segments = target.split('/');
+  if (entry.relpath !== '') segments.push(...entry.relpath.split('/'));
+  return segments.slice(0, -1);
+}
+
 async function pullOut(ctx: Context, dvc: DvcFile, out: DvcOut): Promise<PulledOut | null> {
   const { repo, options } = ctx;
   const dvcName = repoRelative(repo, dvc.file);
@@ -154,6 +162,7 @@ async function pullOut(ctx: Context, dvc: DvcFile, out: DvcOut): Promise<PulledO
   const target = repoRelative(repo, root);
   const legacy = out.hash !== 'md5';
   const isDir = out.md5.endsWith('.dir');
+  await checkOutputFolders(repo, dvc, out, root);
   // An unknown remote is an error even when nothing needs downloading.
   const remote = out.push ? ctx.remotes.for(out) : undefined;
   const needRemote = (): Remote => {
@@ -165,6 +174,14 @@ async function pullOut(ctx: Context, dvc: DvcFile, out: DvcOut): Promise<PulledO
   if (isDir) {
     const rootInfo = await stat(root).catch(() => undefined);
     if (rootInfo && !rootInfo.isDirectory()) throw new DvcError('ERR_DVC_WORKSPACE_MODIFIED', `${target} is a file, but ${dvcName} tracks a folder there; move it away and pull again`);
+    // No listed file may land through a symbolic link to a folder (one Git checked out, say).
+    const folders = new FolderCheck(repo.root);
+    for (const entry of entries) {
+      const problem = await folders.problem(entryFolders(target, entry));
+      if (problem?.found === 'symlink') {
+        throw new DvcError('ERR_DVC_PATH', `${dvcName} (${target}): refusing entry ${JSON.stringify(entry.relpath)}: ${describeProblem(problem)}`);
+      }
+    }
   }
   const plans = await mapLimit(entries, HASH_JOBS, (entry) => planEntry(repo, entryPath(root, entry), entry, legacy));
   const conflicts = entries.filter((_, i) => plans[i] === 'conflict');
@@ -200,11 +217,31 @@ async function pullOut(ctx: Context, dvc: DvcFile, out: DvcOut): Promise<PulledO
       if (fetched) downloaded++;
       for (const entry of group) {
         const path = entryPath(root, entry);
+        // Checked again as each file is written, creating missing folders one
+        // at a time: a folder swapped for a link since the check is refused.
+        const folders = entryFolders(target, entry);
+        const refuse = (problem: FolderProblem) =>
+          problem.found === 'file'
+            ? new DvcError('ERR_DVC_WORKSPACE_MODIFIED', `${problem.path} is a file, but ${dvcName} needs a folder there; move it away and pull again`)
+            : new DvcError('ERR_DVC_PATH', `refusing to write it: ${describeProblem(problem)}`);
+        const problem = await folderProblem(repo.root, folders, true);
+        if (problem) throw refuse(problem);
+        const beforeCommit = async () => {
+          const late = await folderProblem(repo.root, folders);
+          if (late) throw refuse(late);
+        };
         // --force over a folder where a file belongs.
         if (options.force && (await isDirectory(path))) await rm(path, { recursive: true, force: true });
         for (let attempt = 0; ; attempt++) {
           try {
-            await copyVerified(cached, path, { md5, legacy, mode: 0o644, signal, mismatch: mismatchError(entryPath(target, entry), md5, `the cached copy ${cached}`) });
+            await copyVerified(cached, path, {
+              md5,
+              legacy,
+              mode: 0o644,
+              signal,
+              mismatch: mismatchError(entryPath(target, entry), md5, `the cached copy ${cached}`),
+              beforeCommit,
+            });
             break;
           } catch (error) {
             if (fetched || attempt > 0 || !(error instanceof DvcError && error.code === 'ERR_DVC_MD5_MISMATCH')) throw error;

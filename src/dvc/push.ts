@@ -10,7 +10,7 @@ import { DvcError } from './errors.js';
 import { md5File } from './hash.js';
 import { copyVerified, objectKey } from './objects.js';
 import { RemoteSet, type Remote } from './remote.js';
-import { openRepo, outPath, repoRelative, selectDvcFiles, type DvcRepo } from './repo.js';
+import { checkOutputFolders, openRepo, outPath, repoRelative, selectDvcFiles, type DvcRepo } from './repo.js';
 import { failuresError, runTransfers, withRetries, type ProgressListener } from './transfer.js';
 import { directoryHash, hashFiles, listFiles, type HashedFile } from './workspace.js';
 import { isFile } from '../util/fs.js';
@@ -80,6 +80,7 @@ async function pushOut(repo: DvcRepo, dvc: DvcFile, out: DvcOut, options: PushOp
   const dvcName = repoRelative(repo, dvc.file);
   const root = outPath(repo, dvc, out);
   const target = repoRelative(repo, root);
+  await checkOutputFolders(repo, dvc, out, root);
   const remote: Remote | undefined = out.push ? remotes.for(out) : undefined;
   const info = await stat(root).catch(() => undefined);
   if (!info) throw new DvcError('ERR_DVC_PATH', `${target}: no such file or folder, nothing to push (${dvcName} tracks it)`);

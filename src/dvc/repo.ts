@@ -1,13 +1,14 @@
 // The repository: found like DVC finds it (the nearest folder, from the
 // working directory up, that holds a .dvc directory), with its config, cache
 // and .dvcignore rules, and the .dvc files a command works on.
-import { readdir } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { cacheDir, readDvcConfig, type DvcConfig } from './config.js';
 import { createDvcFile, readDvcFile, type DvcFile, type DvcOut } from './dvcfile.js';
 import { DvcError } from './errors.js';
 import { IgnoreFilter } from './ignore.js';
 import { ObjectCache } from './objects.js';
+import { describeProblem, folderProblem, reservedName, reservedPathReason } from './paths.js';
 import { isDirectory, isFile, pathExists } from '../util/fs.js';
 
 export interface DvcRepo {
@@ -43,14 +44,42 @@ export function repoRelative(repo: DvcRepo, path: string): string {
   return relative(repo.root, path).split(sep).join('/');
 }
 
-/** The absolute workspace path of an output; refuses paths outside the repository. */
+/**
+ * The absolute workspace path of an output; refuses paths outside the
+ * repository and paths into .git, .dvc or .hg (any case or spelling that opens
+ * one on macOS or Windows).
+ */
 export function outPath(repo: DvcRepo, dvc: DvcFile, out: DvcOut): string {
   const path = resolve(dirname(dvc.file), ...out.path.split('/'));
   const rel = relative(repo.root, path);
   if (isAbsolute(out.path) || rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
     throw new DvcError('ERR_DVC_PATH', `${dvc.file}: outs[${out.index}].path ${JSON.stringify(out.path)} is outside the repository ${repo.root}`);
   }
+  const inRepo = rel.split(sep).join('/');
+  const why = reservedPathReason(inRepo);
+  if (why) {
+    const resolved = inRepo === out.path ? '' : ` (${inRepo} in the repository)`;
+    throw new DvcError('ERR_DVC_PATH', `${repoRelative(repo, dvc.file)}: refusing outs[${out.index}].path ${JSON.stringify(out.path)}${resolved}: ${why}`);
+  }
   return path;
+}
+
+/**
+ * Refuses an output that is reached through a symbolic link to a folder, or
+ * is one: pull would write, and push and status read, wherever it leads.
+ * (A link to a file as the output itself is replaced by pull, not followed.)
+ */
+export async function checkOutputFolders(repo: DvcRepo, dvc: DvcFile, out: DvcOut, root: string): Promise<void> {
+  const segments = repoRelative(repo, root).split('/');
+  const refuse = (problem: string) =>
+    new DvcError('ERR_DVC_PATH', `${repoRelative(repo, dvc.file)}: refusing outs[${out.index}].path ${JSON.stringify(out.path)}: ${problem}`);
+  const parents = await folderProblem(repo.root, segments.slice(0, -1));
+  if (parents?.found === 'symlink') throw refuse(describeProblem(parents));
+  const info = await lstat(root).catch(() => undefined);
+  if (info?.isSymbolicLink() && (await stat(root).catch(() => undefined))?.isDirectory()) {
+    const problem = await folderProblem(repo.root, segments);
+    if (problem) throw refuse(describeProblem(problem));
+  }
 }
 
 // Folders never searched for .dvc files: DVC's own, VCS metadata, packages.
@@ -65,7 +94,7 @@ export async function findDvcFiles(repo: DvcRepo): Promise<string[]> {
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
       const isDir = entry.isDirectory();
-      if (isDir && SKIPPED.has(entry.name)) continue;
+      if (isDir && (SKIPPED.has(entry.name) || reservedName(entry.name))) continue;
       if (!isDir && !(entry.isFile() && entry.name.endsWith('.dvc'))) continue;
       if (await repo.ignore.ignoredIn(rel, entry.name, isDir)) continue;
       if (isDir) await visit(join(dir, entry.name));

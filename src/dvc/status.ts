@@ -8,7 +8,7 @@ import { legacyMd5File, md5File, type DirEntry } from './hash.js';
 import { objectKey } from './objects.js';
 import { DEFAULT_JOBS, readDirObject } from './pull.js';
 import { RemoteSet } from './remote.js';
-import { openRepo, outPath, repoRelative, selectDvcFiles, type DvcRepo } from './repo.js';
+import { checkOutputFolders, openRepo, outPath, repoRelative, selectDvcFiles, type DvcRepo } from './repo.js';
 import type { ProgressListener } from './transfer.js';
 import { directoryHash, hashFiles, listFiles } from './workspace.js';
 
@@ -63,6 +63,7 @@ async function outStatus(repo: DvcRepo, dvc: DvcFile, out: DvcOut, options: Stat
   const dvcName = repoRelative(repo, dvc.file);
   const root = outPath(repo, dvc, out);
   const target = repoRelative(repo, root);
+  await checkOutputFolders(repo, dvc, out, root);
   const legacy = out.hash !== 'md5' && out.md5 !== undefined;
   const isDir = out.md5?.endsWith('.dir') ?? false;
   // Opening checks the name, so a mistyped --remote fails even without --cloud.

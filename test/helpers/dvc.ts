@@ -108,3 +108,25 @@ export function torchdog(args: string[], cwd: string, env: NodeJS.ProcessEnv = {
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
+
+/**
+ * Stores `files` (relpath → content) in the local remote folder `remote` as
+ * DVC 3 objects with their `.dir` listing, whatever the relpaths say (the
+ * hostile remotes of the security tests); returns the listing's oid.
+ */
+export async function publishListing(remote: string, files: Files): Promise<{ oid: string; size: number; nfiles: number }> {
+  const entries = Object.entries(files).map(([relpath, content]) => ({ relpath, md5: md5(content) }));
+  for (const [, content] of Object.entries(files)) await publishObject(remote, content);
+  entries.sort((a, b) => Buffer.compare(Buffer.from(a.relpath), Buffer.from(b.relpath)));
+  const listing = Buffer.from(`[${entries.map((e) => `{"md5": "${e.md5}", "relpath": ${JSON.stringify(e.relpath)}}`).join(', ')}]`);
+  const oid = `${md5(listing)}.dir`;
+  await writeFiles(remote, { [`files/md5/${oid.slice(0, 2)}/${oid.slice(2)}`]: listing });
+  return { oid, size: Object.values(files).reduce((n, c) => n + Buffer.byteLength(c), 0), nfiles: entries.length };
+}
+
+/** Stores one DVC 3 object in the local remote folder `remote`; returns its md5. */
+export async function publishObject(remote: string, content: string | Uint8Array): Promise<string> {
+  const hash = md5(content);
+  await writeFiles(remote, { [`files/md5/${hash.slice(0, 2)}/${hash.slice(2)}`]: content });
+  return hash;
+}

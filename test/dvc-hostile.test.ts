@@ -1,0 +1,205 @@
+// A .dvc file from someone else's branch, with their remote: pull never writes
+// into .git, .dvc or .hg, nor through a symlinked folder; push and status read
+// by the same rules.
+import { test } from './helpers/harness.ts';
+import assert from 'node:assert/strict';
+import { mkdir, readdir, readFile, rename, stat, symlink, writeFile } from 'node:fs/promises';
+import { renameSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { pull, push, status, DvcError } from '../src/dvc/index.ts';
+import { reservedName } from '../src/dvc/paths.ts';
+import { RETRY_DELAYS_MS } from '../src/dvc/transfer.ts';
+import { makeRepo, md5, publishListing, publishObject, snapshot, writeFiles } from './helpers/dvc.ts';
+import { tempDir } from './helpers/checkpoint.ts';
+
+RETRY_DELAYS_MS.splice(0, RETRY_DELAYS_MS.length, 5, 5);
+
+const GIT = "'.git' is Git's own folder, where a hook or a config setting runs commands; DVC never tracks .git, .dvc or .hg folders";
+const DVC = "'.dvc' is DVC's own folder, whose config decides where later commands read and send data; DVC never tracks .git, .dvc or .hg folders";
+const HOOK = '#!/bin/sh\ntouch /tmp/pwned\n';
+
+async function caught(promise: Promise<unknown>): Promise<DvcError> {
+  let error: unknown;
+  await promise.then(
+    () => assert.fail('expected a refusal'),
+    (e: unknown) => (error = e),
+  );
+  assert.ok(error instanceof DvcError, String(error));
+  return error;
+}
+
+async function refused(promise: Promise<unknown>, message: string): Promise<void> {
+  const error = await caught(promise);
+  assert.equal(error.code, 'ERR_DVC_PATH', error.message);
+  assert.equal(error.message, message);
+}
+
+/** A repository with `.git/hooks` and `.dvc/config` of its own, and a remote that has `files`. */
+async function victim(files: Record<string, string>) {
+  const repo = await makeRepo({ '.git/hooks/README': 'sample hooks\n', '.git/config': '[core]\n' });
+  const listing = await publishListing(repo.remote, files);
+  return { ...repo, ...listing };
+}
+
+test('a .dvc file whose output is .git/hooks, .dvc or another spelling of them is refused by pull, push and status', async () => {
+  const { root, oid, size, nfiles } = await victim({ 'pre-commit': HOOK });
+  const dvcFile = (path: string) => `outs:\n- md5: ${oid}\n  size: ${size}\n  nfiles: ${nfiles}\n  hash: md5\n  path: ${path}\n`;
+  const before = await snapshot(join(root, '.git'));
+
+  const cases: Array<[string, string]> = [
+    ['.git/hooks', `data.dvc: refusing outs[0].path ".git/hooks": ${GIT}`],
+    ['.git', `data.dvc: refusing outs[0].path ".git": ${GIT}`],
+    ['.dvc', `data.dvc: refusing outs[0].path ".dvc": ${DVC}`],
+    ['.GIT/hooks', `data.dvc: refusing outs[0].path ".GIT/hooks": ".GIT" (the same name as .git on macOS or Windows) is Git's own folder, where a hook or a config setting runs commands; DVC never tracks .git, .dvc or .hg folders`],
+    ['.git./hooks', `data.dvc: refusing outs[0].path ".git./hooks": ".git." (the same name as .git on macOS or Windows) is Git's own folder, where a hook or a config setting runs commands; DVC never tracks .git, .dvc or .hg folders`],
+    ['sub/.Hg', `data.dvc: refusing outs[0].path "sub/.Hg": ".Hg" (the same name as .hg on macOS or Windows) is Mercurial's own folder, where a config setting runs commands; DVC never tracks .git, .dvc or .hg folders`],
+    ['data/../.git/hooks', `data.dvc: refusing outs[0].path "data/../.git/hooks" (.git/hooks in the repository): ${GIT}`],
+  ];
+  for (const [path, message] of cases) {
+    await writeFile(join(root, 'data.dvc'), dvcFile(path));
+    await refused(pull({ cwd: root }), message);
+    await refused(status({ cwd: root, cloud: true }), message);
+    await refused(push({ cwd: root }), message);
+  }
+  // From a .dvc file in a subfolder, the path is resolved first.
+  await writeFile(join(root, 'data.dvc'), dvcFile('data'));
+  await writeFiles(root, { 'sub/hooks.dvc': dvcFile('../.git/hooks') });
+  await refused(pull({ cwd: root, targets: ['sub/hooks.dvc'] }), `sub/hooks.dvc: refusing outs[0].path "../.git/hooks" (.git/hooks in the repository): ${GIT}`);
+  assert.deepEqual(await snapshot(join(root, '.git')), before, '.git is untouched');
+});
+
+test('a pulled .dvc/config.local (which would redirect the next push) is refused, naming the .dvc file and the entry', async () => {
+  const { root, remote } = await victim({});
+  const hijack = "['remote \"storage\"']\n    url = /somewhere/else\n";
+  const hash = await publishObject(remote, hijack);
+  await writeFile(join(root, 'data.dvc'), `outs:\n- md5: ${hash}\n  size: ${hijack.length}\n  hash: md5\n  path: .dvc/config.local\n`);
+  await refused(pull({ cwd: root }), `data.dvc: refusing outs[0].path ".dvc/config.local": ${DVC}`);
+  assert.equal(await stat(join(root, '.dvc', 'config.local')).catch(() => null), null);
+
+  // Inside a tracked folder, the listing's .dvc makes it a nested DVC repository: refused too.
+  const listing = await publishListing(remote, { 'a.jpg': 'a', '.dvc/config.local': hijack });
+  await writeFile(join(root, 'data.dvc'), `outs:\n- md5: ${listing.oid}\n  hash: md5\n  path: data\n`);
+  await refused(pull({ cwd: root }), `data.dvc (data) (${listing.oid}): refusing entry 0 ".dvc/config.local": ${DVC}`);
+  assert.equal(await stat(join(root, 'data')).catch(() => null), null, 'nothing of the listing was written');
+});
+
+test('a .dir listing with sub/.git/config (or .GIT, or a .git file) is refused before anything is written', async () => {
+  const cases: Array<[string, string]> = [
+    ['sub/.git/config', GIT],
+    ['sub/.GIT/config', `".GIT" (the same name as .git on macOS or Windows) is Git's own folder, where a hook or a config setting runs commands; DVC never tracks .git, .dvc or .hg folders`],
+    ['sub/.git', GIT],
+    ['.hg/hgrc', "'.hg' is Mercurial's own folder, where a config setting runs commands; DVC never tracks .git, .dvc or .hg folders"],
+  ];
+  for (const [relpath, why] of cases) {
+    const { root, oid } = await victim({ 'a.jpg': 'a', [relpath]: '[core]\n    fsmonitor = "touch /tmp/pwned"\n' });
+    await writeFile(join(root, 'data.dvc'), `outs:\n- md5: ${oid}\n  hash: md5\n  path: data\n`);
+    const index = relpath.startsWith('.') ? 0 : 1;
+    const message = `data.dvc (data) (${oid}): refusing entry ${index} ${JSON.stringify(relpath)}: ${why}`;
+    await refused(pull({ cwd: root }), message);
+    assert.equal(await stat(join(root, 'data')).catch(() => null), null, `${relpath}: nothing was written`);
+    await refused(status({ cwd: root, cloud: true }), message);
+  }
+});
+
+test('the names that open .git, .dvc or .hg somewhere are all reserved; others are not', () => {
+  for (const name of ['.git', '.GIT', '.Git', '.git.', '.git ', '.git. .', '.git::$INDEX_ALLOCATION', 'git~1', 'GIT~1', '.g\u200cit', '.git\ufeff']) {
+    assert.equal(reservedName(name), '.git', JSON.stringify(name));
+  }
+  for (const name of ['.dvc', '.DVC', '.dvc.', 'DVC~1', '.hg', '.HG ', 'hg~1']) assert.notEqual(reservedName(name), undefined, name);
+  for (const name of ['.github', 'git', '.gitignore', '.gitattributes', '.dvcignore', 'x.git', '.git~1', '.hgignore', 'dvc', '..', '.']) {
+    assert.equal(reservedName(name), undefined, name);
+  }
+});
+
+test('push never versions .git, .dvc or .hg by another spelling, so its listings are ones pull accepts', async () => {
+  const { root } = await makeRepo({
+    'data/a.jpg': 'a',
+    'data/.GIT/config': '[core]\n',
+    'data/sub/.git': 'gitdir: ../elsewhere\n',
+    'data/sub/b.jpg': 'b',
+    'data/.hg./hgrc': 'x',
+    'data/.github/workflow.yml': 'kept: a name like .git is not .git',
+  });
+  const pushed = await push({ cwd: root, targets: ['data'] });
+  assert.equal(pushed.outs[0]!.nfiles, 3);
+  const oid = pushed.outs[0]!.md5;
+  const listing = JSON.parse(await readFile(join(root, '.dvc', 'cache', 'files', 'md5', oid.slice(0, 2), oid.slice(2)), 'utf8')) as { relpath: string }[];
+  assert.deepEqual(listing.map((e) => e.relpath), ['.github/workflow.yml', 'a.jpg', 'sub/b.jpg']);
+  assert.equal((await status({ cwd: root })).clean, true);
+});
+
+test('pull, push and status refuse a symlinked folder in the output path or under it, naming the link', async () => {
+  const outside = await tempDir('torchdog-dvc-outside-');
+  const { root, oid } = await victim({ 'a.jpg': 'a', 'sub/pre-commit': HOOK });
+  await writeFile(join(root, 'data.dvc'), `outs:\n- md5: ${oid}\n  hash: md5\n  path: data\n`);
+  const why = (link: string, target: string) =>
+    `${link} is a symbolic link (to ${target}); torchdog does not read or write through a symlinked folder, which could lead anywhere (replace it with a real folder)`;
+
+  // A folder of the listing is a link Git checked out: data/sub → ../.git/hooks.
+  await mkdir(join(root, 'data'));
+  await symlink(join('..', '.git', 'hooks'), join(root, 'data', 'sub'));
+  await refused(pull({ cwd: root }), `data.dvc (data): refusing entry "sub/pre-commit": ${why('data/sub', '../.git/hooks')}`);
+  assert.deepEqual(await readdir(join(root, '.git', 'hooks')), ['README']);
+  assert.deepEqual(await readdir(join(root, 'data')), ['sub'], 'not even a.jpg: the whole pull is refused before writing');
+  await refused(pull({ cwd: root, force: true }), `data.dvc (data): refusing entry "sub/pre-commit": ${why('data/sub', '../.git/hooks')}`);
+
+  // The output folder itself is a link.
+  await rename(join(root, 'data'), join(root, 'old-data'));
+  await symlink(outside, join(root, 'data'));
+  const top = `data.dvc: refusing outs[0].path "data": ${why('data', outside)}`;
+  await refused(pull({ cwd: root }), top);
+  await refused(push({ cwd: root }), top);
+  await refused(status({ cwd: root }), top);
+  assert.deepEqual(await readdir(outside), []);
+
+  // A folder above the output is a link.
+  await writeFiles(root, { 'nested/data.dvc': `outs:\n- md5: ${oid}\n  hash: md5\n  path: deeper/data\n` });
+  await symlink(outside, join(root, 'nested', 'deeper'));
+  const above = `nested/data.dvc: refusing outs[0].path "deeper/data": ${why('nested/deeper', outside)}`;
+  await refused(pull({ cwd: root, targets: ['nested/data.dvc'] }), above);
+  await refused(status({ cwd: root, targets: ['nested/data.dvc'] }), above);
+  assert.deepEqual(await readdir(outside), []);
+});
+
+test('a folder turned into a symbolic link while pull runs is refused when the file is written', async () => {
+  const outside = await tempDir('torchdog-dvc-outside-');
+  const { root, oid } = await victim({ 'a.jpg': 'a', 'sub/b.jpg': 'b' });
+  await writeFile(join(root, 'data.dvc'), `outs:\n- md5: ${oid}\n  hash: md5\n  path: data\n`);
+  await mkdir(join(root, 'data', 'sub'), { recursive: true });
+  let swapped = false;
+  const error = await caught(
+    pull({
+      cwd: root,
+      jobs: 1,
+      onProgress: () => {
+        if (swapped) return;
+        swapped = true; // after the checks, before the first write
+        renameSync(join(root, 'data', 'sub'), join(root, 'old-sub'));
+        symlinkSync(outside, join(root, 'data', 'sub'));
+      },
+    }),
+  );
+  assert.equal(error.code, 'ERR_DVC_PATH', error.message);
+  assert.match(error.message, new RegExp(`^1 of 2 files could not be pulled:\\n  data/sub/b\\.jpg: refusing to write it: data/sub is a symbolic link \\(to ${outside}\\); torchdog does not read`));
+  assert.deepEqual(await readdir(outside), []);
+  assert.equal(await readFile(join(root, 'data', 'a.jpg'), 'utf8'), 'a', 'the other file is in place');
+});
+
+test('saveVerified: a check that fails just before the rename leaves the destination as it was and no temporary file', async () => {
+  const { saveVerified } = await import('../src/dvc/objects.ts');
+  const { Readable } = await import('node:stream');
+  const dir = await tempDir('torchdog-dvc-commit-');
+  const destination = join(dir, 'file');
+  await writeFile(destination, 'old');
+  const error = await saveVerified(Readable.from([Buffer.from('new')]), destination, {
+    md5: md5('new'),
+    mode: 0o644,
+    mismatch: () => new DvcError('ERR_DVC_MD5_MISMATCH', 'mismatch'),
+    beforeCommit: async () => {
+      throw new DvcError('ERR_DVC_PATH', 'refusing to write it: the folder became a symbolic link');
+    },
+  }).catch((e: unknown) => e);
+  assert.ok(error instanceof DvcError && error.code === 'ERR_DVC_PATH');
+  assert.equal(await readFile(destination, 'utf8'), 'old');
+  assert.deepEqual(await readdir(dir), ['file']);
+});
