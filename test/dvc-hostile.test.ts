@@ -7,6 +7,7 @@ import { mkdir, readdir, readFile, rename, stat, symlink, writeFile } from 'node
 import { renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { pull, push, status, DvcError } from '../src/dvc/index.ts';
+import { parseDvcFile } from '../src/dvc/dvcfile.ts';
 import { reservedName } from '../src/dvc/paths.ts';
 import { RETRY_DELAYS_MS } from '../src/dvc/transfer.ts';
 import { makeRepo, md5, publishListing, publishObject, snapshot, writeFiles } from './helpers/dvc.ts';
@@ -183,6 +184,29 @@ test('a folder turned into a symbolic link while pull runs is refused when the f
   assert.match(error.message, new RegExp(`^1 of 2 files could not be pulled:\\n  data/sub/b\\.jpg: refusing to write it: data/sub is a symbolic link \\(to ${outside}\\); torchdog does not read`));
   assert.deepEqual(await readdir(outside), []);
   assert.equal(await readFile(join(root, 'data', 'a.jpg'), 'utf8'), 'a', 'the other file is in place');
+});
+
+test('a __proto__ key in a .dvc file is an unknown field, and Object.prototype never fills in a missing one', async () => {
+  assert.throws(
+    () => parseDvcFile('__proto__:\n  outs:\n  - path: data\n', 'data.dvc'),
+    /data\.dvc: expected outs to be a non-empty list but found nothing/,
+  );
+  assert.throws(() => parseDvcFile('outs:\n- __proto__:\n    path: .git/hooks\n', 'data.dvc'), /data\.dvc: outs\[0\]\.path: expected a non-empty string but found nothing/);
+  assert.equal(({} as Record<string, unknown>).path, undefined, 'Object.prototype stays clean');
+  assert.equal(({} as Record<string, unknown>).outs, undefined);
+
+  // Were Object.prototype ever polluted elsewhere, a .dvc file still says only what it says.
+  const proto = Object.prototype as Record<string, unknown>;
+  proto.remote = 'attacker';
+  proto.cache = false;
+  try {
+    const out = parseDvcFile(`outs:\n- md5: ${md5('a')}\n  path: data\n`, 'data.dvc').outs[0]!;
+    assert.equal(Object.hasOwn(out, 'remote'), false, 'no remote: the inherited one is not read');
+    assert.equal(out.cache, true);
+  } finally {
+    delete proto.remote;
+    delete proto.cache;
+  }
 });
 
 test('saveVerified: a check that fails just before the rename leaves the destination as it was and no temporary file', async () => {

@@ -49,12 +49,21 @@ function describeValue(value: unknown): string {
   return value === undefined ? 'nothing' : JSON.stringify(value);
 }
 
+/**
+ * A mapping's own fields, without a prototype: a field the file does not have
+ * reads as undefined even if something has set it on Object.prototype, and a
+ * `__proto__` key is just an (unknown) field.
+ */
+function ownFields(value: object): Record<string, unknown> {
+  return Object.assign(Object.create(null) as Record<string, unknown>, value);
+}
+
 export function parseDvcFile(text: string, file: string): DvcFile {
   const doc = parseDocument(text, { prettyErrors: false });
   if (doc.errors.length > 0) fail(file, `not valid YAML (${doc.errors[0]!.message.split('\n')[0]})`);
   const root = doc.toJS() as unknown;
   if (typeof root !== 'object' || root === null || Array.isArray(root)) fail(file, 'expected a mapping with an outs list');
-  const outs = (root as { outs?: unknown }).outs;
+  const outs = ownFields(root).outs;
   if (!Array.isArray(outs) || outs.length === 0) fail(file, `expected outs to be a non-empty list but found ${describeValue(outs)}`);
   return {
     file,
@@ -62,7 +71,7 @@ export function parseDvcFile(text: string, file: string): DvcFile {
     outs: outs.map((raw: unknown, index): DvcOut => {
       const at = `outs[${index}]`;
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(file, `${at}: expected a mapping with md5 and path`);
-      const o = raw as Record<string, unknown>;
+      const o = ownFields(raw);
       if (typeof o.path !== 'string' || o.path === '') fail(file, `${at}.path: expected a non-empty string but found ${describeValue(o.path)}`);
       if (o.md5 !== undefined && (typeof o.md5 !== 'string' || !OID.test(o.md5))) {
         fail(file, `${at}.md5: expected 32 hex digits, with .dir for a directory, but found ${describeValue(o.md5)}`);
