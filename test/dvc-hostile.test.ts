@@ -1,14 +1,15 @@
 // A .dvc file from someone else's branch, with their remote: pull never writes
 // into .git, .dvc or .hg, nor through a symlinked folder; push and status read
-// by the same rules.
+// by the same rules; what a killed transfer left is swept, and only that.
 import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, rename, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { pull, push, status, DvcError } from '../src/dvc/index.ts';
 import { parseDvcFile } from '../src/dvc/dvcfile.ts';
 import { reservedName } from '../src/dvc/paths.ts';
+import { STALE_TEMP } from '../src/dvc/sweep.ts';
 import { RETRY_DELAYS_MS } from '../src/dvc/transfer.ts';
 import { makeRepo, md5, publishListing, publishObject, snapshot, writeFiles } from './helpers/dvc.ts';
 import { tempDir } from './helpers/checkpoint.ts';
@@ -207,6 +208,64 @@ test('a __proto__ key in a .dvc file is an unknown field, and Object.prototype n
     delete proto.remote;
     delete proto.cache;
   }
+});
+
+test('pull and push sweep stale temporary files from the cache, the outputs and beside .dvc files, and only those', async () => {
+  const { root } = await makeRepo({ 'data/a.jpg': 'a', 'data/sub/b.jpg': 'b', 'data/demo/x.jpg': 'x', '.dvcignore': '/data/demo/\n' });
+  await push({ cwd: root, targets: ['data'] });
+  const objects = join('.dvc', 'cache', 'files', 'md5', md5('a').slice(0, 2));
+  const old = (Date.now() - STALE_TEMP.ms - 60_000) / 1000;
+  const recent = (Date.now() - 30_000) / 1000;
+  const outside = await tempDir('torchdog-dvc-outside-');
+  await writeFile(join(outside, 'precious'), 'not ours');
+
+  const stale = [
+    `${objects}/.${md5('a').slice(2)}.torchdog-0123abcd.tmp`,
+    `.dvc/cache/files/md5/ff/.${'f'.repeat(30)}.dir.torchdog-89abcdef.tmp`,
+    '.dvc/cache/ab/.cdef0123456789abcdef0123456789.torchdog-00000000.tmp', // DVC 2 layout
+    'data/.a.jpg.torchdog-deadbeef.tmp',
+    'data/sub/deeper/.c.jpg.torchdog-0badf00d.tmp',
+    '.data.dvc.torchdog-cafebabe.tmp',
+  ];
+  const recentTemps = [
+    // A transfer may be writing these right now.
+    `${objects}/.${md5('a').slice(2)}.torchdog-11111111.tmp`,
+    'data/.b.jpg.torchdog-22222222.tmp',
+  ];
+  const oldButNotOurs = [
+    'data/notes.tmp', // not the writer's pattern
+    'data/.a.jpg.torchdog-xyz.tmp',
+    'data/.a.jpg.torchdog-0123abcd.tmp.bak',
+    'data/demo/.x.jpg.torchdog-33333333.tmp', // .dvcignore'd: not a tracked folder
+  ];
+  const kept = [...recentTemps, ...oldButNotOurs];
+  for (const path of [...stale, ...kept]) {
+    await writeFiles(root, { [path]: 'partial' });
+    const time = recentTemps.includes(path) ? recent : old;
+    await utimes(join(root, path), time, time);
+  }
+  // A link named like a temporary file is not removed, nor is what it points to.
+  await symlink(join(outside, 'precious'), join(root, 'data', '.d.jpg.torchdog-44444444.tmp'));
+
+  const present = async () => Object.keys(await snapshot(root)).filter((p) => p.includes('.tmp'));
+  await pull({ cwd: root });
+  const afterPull = await present();
+  for (const path of stale.filter((p) => !p.startsWith('.data.dvc'))) assert.ok(!afterPull.includes(path), `pull removed ${path}`);
+  assert.ok(afterPull.includes('.data.dvc.torchdog-cafebabe.tmp'), 'pull writes no .dvc file, so it leaves their temporary files to push');
+  for (const path of kept) assert.ok(afterPull.includes(path), `pull kept ${path}`);
+  assert.equal(await readFile(join(outside, 'precious'), 'utf8'), 'not ours');
+
+  // Push: the same, and beside the .dvc file it rewrites.
+  for (const path of stale) {
+    await writeFiles(root, { [path]: 'partial' });
+    await utimes(join(root, path), old, old);
+  }
+  await push({ cwd: root });
+  const afterPush = await present();
+  for (const path of stale) assert.ok(!afterPush.includes(path), `push removed ${path}`);
+  for (const path of kept) assert.ok(afterPush.includes(path), `push kept ${path}`);
+  assert.equal((await stat(join(root, 'data', '.d.jpg.torchdog-44444444.tmp'))).isFile(), true, 'the link is still there');
+  assert.equal((await status({ cwd: root })).clean, true, 'temporary files are never data');
 });
 
 test('saveVerified: a check that fails just before the rename leaves the destination as it was and no temporary file', async () => {

@@ -8,10 +8,10 @@ import type { DvcFile, DvcOut } from './dvcfile.js';
 import { DvcError } from './errors.js';
 import { legacyMd5File, md5Bytes, md5File, parseDirObject, type DirEntry } from './hash.js';
 import { copyVerified, objectKey, oidMd5, saveVerified } from './objects.js';
-import { TEMP_FILE } from '../util/atomic-write.js';
 import { describeProblem, FolderCheck, folderProblem, type FolderProblem } from './paths.js';
 import { RemoteSet, type Remote } from './remote.js';
 import { checkOutputFolders, openRepo, outPath, repoRelative, selectDvcFiles, type DvcRepo } from './repo.js';
+import { sweepCache, sweepOutput } from './sweep.js';
 import { failuresError, IDLE_TIMEOUT, runTransfers, withRetries, type ProgressListener } from './transfer.js';
 import { HASH_JOBS, listFiles } from './workspace.js';
 import { isDirectory, isFile } from '../util/fs.js';
@@ -183,6 +183,7 @@ async function pullOut(ctx: Context, dvc: DvcFile, out: DvcOut): Promise<PulledO
       }
     }
   }
+  await sweepOutput(repo, root, isDir);
   const plans = await mapLimit(entries, HASH_JOBS, (entry) => planEntry(repo, entryPath(root, entry), entry, legacy));
   const conflicts = entries.filter((_, i) => plans[i] === 'conflict');
   if (conflicts.length > 0 && !options.force) {
@@ -266,15 +267,10 @@ async function pullOut(ctx: Context, dvc: DvcFile, out: DvcOut): Promise<PulledO
   );
   if (failures.length > 0) throw failuresError(failures, needed.length, 'pulled', 'torchdog data pull');
 
-  let extra: string[] = [];
+  const extra: string[] = [];
   if (isDir) {
     const listed = new Set(entries.map((e) => e.relpath));
-    const present = await listFiles(repo, root, { includeTemp: true });
-    for (const file of present) {
-      // Leftovers of a killed pull are ours to remove.
-      if (TEMP_FILE.test(file.relpath.split('/').at(-1)!)) await rm(file.path, { force: true });
-      else if (!listed.has(file.relpath)) extra.push(`${target}/${file.relpath}`);
-    }
+    for (const file of await listFiles(repo, root)) if (!listed.has(file.relpath)) extra.push(`${target}/${file.relpath}`);
   }
   return {
     dvcFile: dvcName,
@@ -296,6 +292,7 @@ export async function pull(options: PullOptions = {}): Promise<PullResult> {
   const cwd = options.cwd ?? process.cwd();
   const repo = await openRepo(cwd);
   const files = await selectDvcFiles(repo, options.targets, cwd);
+  await sweepCache(repo);
   const ctx: Context = { repo, options, remotes: new RemoteSet(repo.config, options.remote, options.gcs ? { gcs: options.gcs } : {}) };
   const outs: PulledOut[] = [];
   for (const dvc of files) {

@@ -11,6 +11,7 @@ import { md5File } from './hash.js';
 import { copyVerified, objectKey } from './objects.js';
 import { RemoteSet, type Remote } from './remote.js';
 import { checkOutputFolders, openRepo, outPath, repoRelative, selectDvcFiles, type DvcRepo } from './repo.js';
+import { sweepBeside, sweepCache, sweepOutput } from './sweep.js';
 import { failuresError, runTransfers, withRetries, type ProgressListener } from './transfer.js';
 import { directoryHash, hashFiles, listFiles, type HashedFile } from './workspace.js';
 import { isFile } from '../util/fs.js';
@@ -84,6 +85,7 @@ async function pushOut(repo: DvcRepo, dvc: DvcFile, out: DvcOut, options: PushOp
   const remote: Remote | undefined = out.push ? remotes.for(out) : undefined;
   const info = await stat(root).catch(() => undefined);
   if (!info) throw new DvcError('ERR_DVC_PATH', `${target}: no such file or folder, nothing to push (${dvcName} tracks it)`);
+  await sweepOutput(repo, root, info.isDirectory());
 
   // 1. Hash, as DVC 3 does.
   let files: HashedFile[];
@@ -189,6 +191,8 @@ export async function push(options: PushOptions = {}): Promise<PushResult> {
   const cwd = options.cwd ?? process.cwd();
   const repo = await openRepo(cwd);
   const files = await selectDvcFiles(repo, options.targets, cwd, true);
+  await sweepCache(repo);
+  for (const dvc of files) await sweepBeside(dvc.file);
   const remotes = new RemoteSet(repo.config, options.remote, options.gcs ? { gcs: options.gcs } : {});
   const outs: PushedOut[] = [];
   for (const dvc of files) {

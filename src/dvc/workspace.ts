@@ -22,16 +22,12 @@ export interface HashedFile extends WorkspaceFile {
   md5: string;
 }
 
-export interface ListOptions {
-  /** Also list temporary files a killed torchdog left (pull removes them). */
-  includeTemp?: boolean;
-}
-
 /**
  * The files under folder `dir`, sorted by relpath (code points, as DVC).
- * Follows symbolic links to files; skips links to folders (as DVC's walk).
+ * Follows symbolic links to files; skips links to folders (as DVC's walk),
+ * .git, .dvc and .hg by any spelling (ignore.ts) and temporary files.
  */
-export async function listFiles(repo: DvcRepo, dir: string, options: ListOptions = {}): Promise<WorkspaceFile[]> {
+export async function listFiles(repo: DvcRepo, dir: string): Promise<WorkspaceFile[]> {
   const files: WorkspaceFile[] = [];
   const visit = async (abs: string, rel: string): Promise<void> => {
     const entries = await readdir(abs, { withFileTypes: true });
@@ -52,7 +48,8 @@ export async function listFiles(repo: DvcRepo, dir: string, options: ListOptions
           `${path}: DVC does not allow a .dvcignore inside a tracked folder; move its patterns to a .dvcignore above ${repoRelative(repo, dir)}`,
         );
       }
-      if (isFile && !options.includeTemp && TEMP_FILE.test(entry.name)) continue;
+      // A transfer's temporary file (sweep.ts removes stale ones) is never data.
+      if (isFile && TEMP_FILE.test(entry.name)) continue;
       if (await repo.ignore.ignoredIn(repoRelative(repo, abs), entry.name, isDir)) continue;
       if (isDir) await visit(path, relpath);
       else files.push({ relpath, path, size: (await stat(path)).size });
