@@ -2,6 +2,7 @@
 // decode, apply EXIF rotation, convert to sRGB, drop alpha, resize to a
 // square. Scaling to [0,1] and mean/std normalisation happen natively.
 import sharp from 'sharp';
+import { ACCEPTED_FORMAT_NAMES, isImageFormat } from './formats.js';
 
 export type ImageInput = string | Uint8Array;
 
@@ -24,12 +25,6 @@ export class ImageDecodeError extends Error {
     super(message);
   }
 }
-
-// Formats sharp decodes that we accept; the rest (SVG, PDF, raw pixel dumps,
-// …) are refused before decoding.
-const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif']);
-/** The accepted formats as error messages name them. */
-export const ACCEPTED_FORMAT_NAMES = 'JPEG, PNG, WebP, GIF, TIFF, AVIF';
 
 /**
  * Gives each libvips operation one thread: torchdog decodes many small images
@@ -65,7 +60,9 @@ export async function decodeImage(input: ImageInput, options: DecodeOptions): Pr
   try {
     const image = sharp(input, { limitInputPixels: maxPixels, failOn: 'error', sequentialRead: true });
     const { format } = await image.metadata();
-    if (!format || !ACCEPTED_FORMATS.has(format)) {
+    // Formats sharp decodes but torchdog does not take (SVG, PDF, raw pixel
+    // dumps, …) are refused before decoding.
+    if (!isImageFormat(format)) {
       throw new ImageDecodeError(
         `${describeInput(input)}: format '${format ?? 'unknown'}' is not accepted (${ACCEPTED_FORMAT_NAMES})`,
         'ERR_IMAGE_UNSUPPORTED',

@@ -5,7 +5,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { CheckpointInfo } from '../model/checkpoint.js';
 import type { Prediction } from '../model/classifier.js';
-import { ACCEPTED_FORMAT_NAMES, decodeImage, ImageDecodeError } from '../image/decode.js';
+import { ACCEPTED_FORMAT_NAMES, decodeImage, ImageDecodeError, sniffImageFormat } from '../image/index.js';
 import { driftFeatures, DRIFT_IMAGE_SIZE } from '../drift/features.js';
 import { detectDrift, type FeatureRecord } from '../drift/detect.js';
 import { expectInteger, expectKnownKeys, expectNumber, expectBoolean, invalid, withoutUndefined } from '../util/validate.js';
@@ -16,7 +16,6 @@ import { jsonLineLogger, silentLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { PAGE_HEADERS, PAGE_HTML } from './page.js';
 import { PredictionLog, sinkFor, type PredictionRecord, type PredictionSink } from './prediction-log.js';
-import { sniffImageType } from './sniff.js';
 
 /** What the service needs of a model; a {@link Classifier} is one. */
 export interface ServeClassifier {
@@ -388,7 +387,7 @@ export function createApp(options: AppOptions): TorchdogApp {
       if (bytes.byteLength === 0) {
         throw new ServeError(400, 'ERR_EMPTY_BODY', "no image: send it as the raw request body or as multipart field 'data' or 'file'");
       }
-      const type = sniffImageType(bytes);
+      const type = sniffImageFormat(bytes);
       if (!type) {
         throw new ServeError(
           415,

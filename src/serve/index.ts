@@ -11,7 +11,5 @@ export { loadModel, checkModelSource, DEFAULT_MODEL, ModelSourceError } from './
 export type { LoadedModel } from './model-source.js';
 export { ServeError } from './errors.js';
 export type { ErrorBody, ServeErrorCode } from './errors.js';
-export { sniffImageType } from './sniff.js';
-export type { SniffedType } from './sniff.js';
 export { jsonLineLogger } from './log.js';
 export type { Logger, LogEntry, Severity } from './log.js';
