@@ -5,9 +5,10 @@ import { parseArgs } from 'node:util';
 import { DvcError, pull, push, status, type OutStatus, type ProgressEvent, type PulledOut, type PushedOut } from '../dvc/index.js';
 import { UsageError } from './errors.js';
 import { parseIntegerFlag } from './flags.js';
+import { clock, ProgressBar, type ProgressStream } from './progress.js';
 import { DATA_USAGE } from './usage.js';
 
-type Writable = { write(s: string): unknown; isTTY?: boolean };
+type Writable = ProgressStream;
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -21,13 +22,6 @@ export function formatBytes(n: number): string {
   return `${value.toFixed(1)} ${units[unit]}`;
 }
 
-function clock(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '--:--';
-  const s = Math.round(seconds);
-  const mmss = `${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
-  return s >= 3600 ? `${Math.floor(s / 3600)}:${mmss}` : mmss;
-}
-
 const PHASE_WORDS: Record<ProgressEvent['phase'], [string, string]> = {
   hashing: ['hashing', 'files'],
   checking: ['checking remote', 'objects'],
@@ -37,17 +31,19 @@ const PHASE_WORDS: Record<ProgressEvent['phase'], [string, string]> = {
 
 /** A redrawn bar on a terminal; on a pipe, a line per phase, per 10% and at most every 5 s. */
 export class TransferProgress {
+  private readonly bar: ProgressBar;
   private phaseKey = '';
   private started = 0;
-  private lastDraw = 0;
+  private lastLine = 0;
   private lastTenth = -1;
   private finishedShown = false;
-  private drawn = false;
 
   constructor(
-    private readonly stream: Writable = process.stderr,
+    stream: Writable = process.stderr,
     private readonly now: () => number = () => performance.now(),
-  ) {}
+  ) {
+    this.bar = new ProgressBar(stream, now);
+  }
 
   update(e: ProgressEvent): void {
     const key = `${e.phase}:${e.target}`;
@@ -55,7 +51,7 @@ export class TransferProgress {
     if (key !== this.phaseKey) {
       this.phaseKey = key;
       this.started = t;
-      this.lastDraw = 0;
+      this.lastLine = 0;
       this.lastTenth = -1;
       this.finishedShown = false;
     }
@@ -70,38 +66,29 @@ export class TransferProgress {
       `${verb} ${e.target}: ${e.done}/${e.total} ${noun}` +
       (e.bytes > 0 ? `, ${formatBytes(e.bytes)}${elapsed > 0.5 ? ` at ${formatBytes(rate)}/s` : ''}` : '') +
       (finished ? '' : `, ETA ${clock(eta)}`);
-    if (this.stream.isTTY) {
-      if (!finished && t - this.lastDraw < 100) return;
-      this.lastDraw = t;
-      const width = 24;
-      const filled = e.total > 0 ? Math.round((e.done / e.total) * width) : width;
-      this.stream.write(`\r\x1b[K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${text}`);
-      this.drawn = true;
+    if (this.bar.tty) {
+      this.bar.draw(e.done, e.total, text);
       if (finished) {
         this.finishedShown = true;
-        this.end();
+        this.bar.end();
       }
       return;
     }
     const tenth = Math.floor((e.done / e.total) * 10);
-    if (!finished && tenth <= this.lastTenth && t - this.lastDraw < 5000) return;
+    if (!finished && tenth <= this.lastTenth && t - this.lastLine < 5000) return;
     this.lastTenth = tenth;
-    this.lastDraw = t;
+    this.lastLine = t;
     this.finishedShown = finished;
-    this.stream.write(`${text}\n`);
+    this.bar.line(text);
   }
 
   /** A line that stays. */
   line(text: string): void {
-    this.end();
-    this.stream.write(`${text}\n`);
+    this.bar.line(text);
   }
 
   end(): void {
-    if (this.drawn) {
-      this.stream.write('\n');
-      this.drawn = false;
-    }
+    this.bar.end();
   }
 }
 
