@@ -2,9 +2,9 @@
 // JSON summaries on stdout, progress on stderr, exit statuses.
 import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bytes, cloneRepo, makeRepo, snapshot, torchdog } from './helpers/dvc.ts';
+import { bytes, cloneRepo, makeRepo, publishListing, snapshot, torchdog } from './helpers/dvc.ts';
 import { tempDir } from './helpers/checkpoint.ts';
 
 test('data push, then data pull from a subfolder of a clean clone; status as text and JSON', async () => {
@@ -74,4 +74,18 @@ test('data commands fail with one clear line and a non-zero status', async () =>
   assert.match(help.stdout, /^Usage: torchdog data <pull\|status\|push>/);
   const main = await torchdog(['--help'], root);
   assert.match(main.stdout, /data pull\|status\|push/);
+});
+
+test('data pull refuses a .dvc file that names .git/hooks: one line naming the file, the entry and why, exit 1', async () => {
+  const { root, remote } = await makeRepo({ '.git/hooks/README': 'sample hooks\n' });
+  const hook = '#!/bin/sh\ntouch pwned\n';
+  const { oid } = await publishListing(remote, { 'pre-commit': hook });
+  await writeFile(join(root, 'data.dvc'), `outs:\n- md5: ${oid}\n  hash: md5\n  path: .git/hooks\n`);
+  const pulled = await torchdog(['data', 'pull'], root);
+  assert.equal(pulled.code, 1, pulled.stderr);
+  assert.equal(
+    pulled.stderr,
+    `torchdog data: pull: data.dvc: refusing outs[0].path ".git/hooks": '.git' is Git's own folder, where a hook or a config setting runs commands; DVC never tracks .git, .dvc or .hg folders\n`,
+  );
+  assert.deepEqual(Object.keys(await snapshot(join(root, '.git'))), ['hooks/README']);
 });

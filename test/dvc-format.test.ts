@@ -169,3 +169,23 @@ test('.dvc files: read, checked field by field, rewritten with DVC 3 fields and 
   assert.throws(() => parseDvcFile('outs:\n- path: a\n  hash: sha256\n', 'x.dvc'), /outs\[0\]\.hash: only 'md5' \(DVC 3\) is supported/);
   assert.throws(() => parseDvcFile('outs: [\n', 'x.dvc'), /x\.dvc: not valid YAML/);
 });
+
+test('a .dir listing with .git, .dvc or .hg (any spelling) in a relpath is refused, naming the entry and why', () => {
+  const cases: Array<[string, string]> = [
+    ['sub/.git/config', "'.git' is Git's own folder"],
+    ['.dvc/config.local', "'.dvc' is DVC's own folder"],
+    ['a/.Hg/hgrc', '".Hg" (the same name as .hg on macOS or Windows) is Mercurial\'s own folder'],
+    ['x/.git', "'.git' is Git's own folder"],
+    ['x/.git ./hooks/post-checkout', '".git ." (the same name as .git on macOS or Windows)'],
+  ];
+  for (const [relpath, why] of cases) {
+    const listing = Buffer.from(JSON.stringify([{ md5: 'a'.repeat(32), relpath: 'ok.jpg' }, { md5: 'b'.repeat(32), relpath }]));
+    assert.throws(
+      () => parseDirObject(listing, 'data.dvc (data) (x.dir)'),
+      (e: DvcError) => e.code === 'ERR_DVC_PATH' && e.message.startsWith(`data.dvc (data) (x.dir): refusing entry 1 ${JSON.stringify(relpath)}: ${why}`),
+      relpath,
+    );
+  }
+  const fine = Buffer.from(JSON.stringify([{ md5: 'a'.repeat(32), relpath: '.github/x' }, { md5: 'a'.repeat(32), relpath: 'a/.gitignore' }]));
+  assert.deepEqual(parseDirObject(fine, 'L').map((e) => e.relpath), ['.github/x', 'a/.gitignore']);
+});
