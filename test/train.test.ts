@@ -3,14 +3,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFile, readlink, readdir } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
-import { generateDemoData } from '../src/data/demo.ts';
-import { resolveConfig, parseOverrides, type TrainConfig } from '../src/train/config.ts';
-import { train, type TrainSummary } from '../src/train/train.ts';
-import { ProgressReporter, type StepProgress } from '../src/train/progress.ts';
+import { generateDemoData } from '../src/data/index.ts';
+import { resolveConfig, parseOverrides, train, type TrainConfig, type TrainSummary } from '../src/train/index.ts';
+import { TrainProgress } from '../src/cli/train.ts';
 import { readSafetensors, readCheckpoint, createModel, saveCheckpoint } from '../src/index.ts';
 import { tempDir } from './helpers/checkpoint.ts';
-
-const quiet = { write: () => true, isTTY: false };
 
 let dataRoot: string | undefined;
 async function smallData(): Promise<string> {
@@ -37,8 +34,8 @@ async function metrics(runDir: string) {
 
 test('a run writes every output, and the same seed and threads give the same metrics', async () => {
   const out = await tempDir();
-  const a = await train(await config(out, 'output.name=a'), { progress: new ProgressReporter(quiet) });
-  const b = await train(await config(out, 'output.name=b'), { progress: new ProgressReporter(quiet) });
+  const a = await train(await config(out, 'output.name=a'));
+  const b = await train(await config(out, 'output.name=b'));
   assert.deepEqual((await readdir(a.run_dir)).sort(), [
     'config.yaml', 'last.safetensors', 'metrics.jsonl', 'model.safetensors', 'optimizer.safetensors', 'reference.jsonl', 'report.html', 'state.json',
   ]);
@@ -47,7 +44,7 @@ test('a run writes every output, and the same seed and threads give the same met
   assert.deepEqual(a.classes, ['hotdog', 'nothotdog']);
   assert.ok(a.train_img_per_s > 0);
   assert.deepEqual(await metrics(a.run_dir), await metrics(b.run_dir));
-  const c = await train(await config(out, 'output.name=c', 'train.seed=1'), { progress: new ProgressReporter(quiet) });
+  const c = await train(await config(out, 'output.name=c', 'train.seed=1'));
   assert.notDeepEqual(await metrics(a.run_dir), await metrics(c.run_dir), 'another seed trains differently');
 
   const reference = (await readFile(join(a.run_dir, 'reference.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
@@ -58,14 +55,14 @@ test('a run writes every output, and the same seed and threads give the same met
   assert.match(report, /nothotdog/);
   const { info } = await readCheckpoint(join(a.run_dir, 'model.safetensors'));
   assert.equal(info.imageSize, 32);
-  await assert.rejects(train(await config(out, 'output.name=a'), { progress: new ProgressReporter(quiet) }), /already exists/);
+  await assert.rejects(train(await config(out, 'output.name=a')), /already exists/);
 });
 
 test('model.safetensors holds the best epoch, last.safetensors the last', async () => {
   const out = await tempDir();
   // A deliberately unstable recipe (deterministic under the seed) whose
   // validation accuracy peaks before the last epoch.
-  const summary = await train(await config(out, 'train.epochs=4', 'optim.name=sgd', 'optim.lr=0.3', 'optim.momentum=0.9'), { progress: new ProgressReporter(quiet) });
+  const summary = await train(await config(out, 'train.epochs=4', 'optim.name=sgd', 'optim.lr=0.3', 'optim.momentum=0.9'));
   const history = await metrics(summary.run_dir);
   assert.ok(summary.best_epoch! < 4, `precondition: best epoch ${summary.best_epoch} must not be the last (val_acc ${history.map((h) => h.val_acc)})`);
   const best = await readSafetensors(join(summary.run_dir, 'model.safetensors'));
@@ -82,28 +79,23 @@ test('model.safetensors holds the best epoch, last.safetensors the last', async 
   assert.deepEqual(Object.keys(result.per_class), ['hotdog', 'nothotdog']);
 });
 
-class StopAt extends ProgressReporter {
-  constructor(private readonly controller: AbortController, private readonly stopEpoch: number, private readonly stopStep: number) {
-    super(quiet);
-  }
-  override step(p: StepProgress): void {
-    if (p.epoch === this.stopEpoch && p.step === this.stopStep) this.controller.abort();
-  }
-}
-
 test('an interrupted run resumes mid-epoch to exactly the uninterrupted result', async () => {
   const out = await tempDir();
-  const straight = await train(await config(out, 'output.name=straight', 'train.epochs=3', 'optim.schedule=cosine'), { progress: new ProgressReporter(quiet) });
+  const straight = await train(await config(out, 'output.name=straight', 'train.epochs=3', 'optim.schedule=cosine'));
   const controller = new AbortController();
   const first = await train(await config(out, 'output.name=split', 'train.epochs=3', 'optim.schedule=cosine'), {
-    signal: controller.signal, progress: new StopAt(controller, 1, 3),
+    signal: controller.signal,
+    // Epochs are 1-based in events: the second epoch's third step.
+    onEvent: (e) => {
+      if (e.type === 'step' && e.epoch === 2 && e.step === 3) controller.abort();
+    },
   });
   assert.equal(first.interrupted, true);
   assert.equal(first.epochs, 1);
   const state = JSON.parse(await readFile(join(first.run_dir, 'state.json'), 'utf8'));
   assert.deepEqual([state.epoch, state.step], [1, 3]);
   const resumed: TrainSummary = await train(await config(out, 'output.name=split', 'train.epochs=3', 'optim.schedule=cosine'), {
-    resume: first.run_dir, progress: new ProgressReporter(quiet),
+    resume: first.run_dir,
   });
   assert.equal(resumed.interrupted, false);
   assert.deepEqual(await metrics(resumed.run_dir), await metrics(straight.run_dir));
@@ -119,16 +111,15 @@ test('pretrained weights load by name; a head of another size is re-initialised'
   await saveCheckpoint(pretrained, source, { arch: 'resnet18', classes: ['a', 'b', 'c', 'd', 'e'], imageSize: 32, mean: [0, 0, 0], std: [1, 1, 1] });
   await source.dispose();
   const lines: string[] = [];
-  const summary = await train(await config(out, `model.pretrained=${pretrained}`, 'train.epochs=1', 'optim.lr=0'), {
-    progress: new ProgressReporter({ write: (s: string) => lines.push(s), isTTY: false }),
-  });
+  const progress = new TrainProgress({ write: (s: string) => lines.push(s), isTTY: false }, 10);
+  const summary = await train(await config(out, `model.pretrained=${pretrained}`, 'train.epochs=1', 'optim.lr=0'), { onEvent: (e) => progress.render(e) });
   assert.ok(lines.some((l) => /pretrained: loaded 120 tensors .*kept fresh: fc\.bias, fc\.weight/.test(l)), lines.join(''));
   const from = await readSafetensors(pretrained);
   const trained = await readSafetensors(join(summary.run_dir, 'last.safetensors'));
   // lr=0: convolutions stay exactly the pretrained ones; the 2-class head is new.
   assert.deepEqual(Buffer.from(trained.tensors.get('layer2.0.conv1.weight')!.data), Buffer.from(from.tensors.get('layer2.0.conv1.weight')!.data));
   assert.deepEqual(trained.tensors.get('fc.weight')!.shape, [2, 512]);
-  await assert.rejects(train(await config(out, 'model.pretrained=/nonexistent.safetensors'), { progress: new ProgressReporter(quiet) }), /nonexistent\.safetensors: no such checkpoint file/);
+  await assert.rejects(train(await config(out, 'model.pretrained=/nonexistent.safetensors')), /nonexistent\.safetensors: no such checkpoint file/);
 });
 
 const CLI = join(import.meta.dirname, '..', 'bin', 'torchdog.js');
@@ -180,7 +171,7 @@ test('output.gcs uploads the run; a failed upload is reported and the local run 
   await using gcs = await GcsEmulator.start({ buckets: ['runs-bucket'] });
   const out = await tempDir();
   const summary = await train(await config(out, 'train.epochs=1', 'output.name=up', 'output.gcs=gs://runs-bucket/team/exp'), {
-    progress: new ProgressReporter(quiet), gcs: { apiEndpoint: gcs.endpoint },
+    gcs: { apiEndpoint: gcs.endpoint },
   });
   assert.equal(summary.gcs, 'gs://runs-bucket/team/exp/up');
   const names = gcs.names('runs-bucket', 'team/exp/up/');
@@ -188,7 +179,7 @@ test('output.gcs uploads the run; a failed upload is reported and the local run 
   assert.deepEqual(gcs.get('runs-bucket', 'team/exp/up/model.safetensors'), await readFile(join(summary.run_dir, 'model.safetensors')));
 
   const failed = await train(await config(out, 'train.epochs=1', 'output.name=nobucket', 'output.gcs=gs://missing-bucket/x'), {
-    progress: new ProgressReporter(quiet), gcs: { apiEndpoint: gcs.endpoint },
+    gcs: { apiEndpoint: gcs.endpoint },
   });
   assert.equal(failed.gcs, undefined);
   assert.match(failed.gcs_error ?? '', /missing-bucket/);

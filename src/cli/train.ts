@@ -1,8 +1,16 @@
+// `torchdog train`: resolves the config, provides the demo data when the
+// default config asks for it, renders the run's events on stderr (a bar on a
+// terminal, plain lines otherwise) and prints the JSON summary on stdout.
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
-import { loadConfigFile, parseOverrides, resolveConfig } from '../train/config.js';
-import { resumeConfig, train } from '../train/train.js';
-import { ProgressReporter } from '../train/progress.js';
+import { join, resolve } from 'node:path';
+import { DEMO_MARKER, ensureDemoData } from '../data/index.js';
+import {
+  DEFAULT_CONFIG, loadConfigFile, parseOverrides, resolveConfig, resumeConfig, train,
+  type StepEvent, type TrainConfig, type TrainEvent,
+} from '../train/index.js';
+import { isDirectory, pathExists } from '../util/fs.js';
+import { clock, ProgressBar, type ProgressStream } from './progress.js';
 import { TRAIN_USAGE } from './usage.js';
 import { UsageError } from './errors.js';
 
@@ -22,20 +30,13 @@ export async function trainCommand(argv: string[]): Promise<number> {
     process.stdout.write(TRAIN_USAGE);
     return 0;
   }
-  const overrides = parseOverrides(positionals);
-  let config;
-  if (values.resume) {
-    if (values.config) throw new UsageError('--resume uses the run\'s own config.yaml; give overrides (key=value) instead of --config');
-    config = await resumeConfig(values.resume, overrides);
-  } else {
-    const file = values.config ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
-    config = resolveConfig(file ? await loadConfigFile(file) : {}, overrides);
-  }
+  const config = await commandConfig(values.config, values.resume, parseOverrides(positionals));
+  const progress = new TrainProgress(process.stderr, config.train.log_every);
+  await provideDemoData(config, progress);
 
   // First Ctrl-C: finish the step, write a consistent checkpoint, stop.
   // Second: leave at once (checkpoints are written atomically anyway).
   const controller = new AbortController();
-  const progress = new ProgressReporter(process.stderr, config.train.log_every);
   const onSignal = () => {
     if (controller.signal.aborted) process.exit(130);
     progress.line('stopping after this step (Ctrl-C again to quit now)…');
@@ -44,11 +45,98 @@ export async function trainCommand(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const summary = await train(config, { resume: values.resume, signal: controller.signal, progress });
+    const summary = await train(config, { resume: values.resume, signal: controller.signal, onEvent: (e) => progress.render(e) });
     process.stdout.write(JSON.stringify(summary) + '\n');
     return summary.interrupted ? 130 : 0;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+}
+
+async function commandConfig(file: string | undefined, resume: string | undefined, overrides: Record<string, unknown>): Promise<TrainConfig> {
+  if (resume) {
+    if (file) throw new UsageError('--resume uses the run\'s own config.yaml; give overrides (key=value) instead of --config');
+    return resumeConfig(resume, overrides);
+  }
+  const path = file ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+  return resolveConfig(path ? await loadConfigFile(path) : {}, overrides);
+}
+
+/**
+ * The default data.root is the embedded demo set: generated when absent, and
+ * regenerated when the one there was drawn by an older painter. A folder there
+ * without the demo marker is the user's own images and is left alone.
+ */
+async function provideDemoData(config: TrainConfig, progress: TrainProgress): Promise<void> {
+  const root = config.data.root;
+  if (resolve(root) !== resolve(DEFAULT_CONFIG.data.root)) return;
+  const absent = !(await pathExists(root));
+  if (!absent && (!(await isDirectory(root)) || !(await pathExists(join(root, DEMO_MARKER))))) return;
+  if (absent) progress.line(`data: generating the demo set in ${root} (first use)`);
+  await ensureDemoData(root);
+}
+
+/** A run's events on stderr: a bar redrawn at every step on a terminal; otherwise a step line every `logEvery` steps. */
+export class TrainProgress {
+  private readonly bar: ProgressBar;
+  private lastStepLine = 0;
+
+  constructor(stream: ProgressStream, private readonly logEvery: number) {
+    this.bar = new ProgressBar(stream);
+  }
+
+  render(event: TrainEvent): void {
+    if (event.type === 'step') return this.step(event);
+    const text = describe(event);
+    if (text !== null) this.line(text);
+  }
+
+  line(text: string): void {
+    this.bar.line(text);
+  }
+
+  private step(e: StepEvent): void {
+    const text = `epoch ${e.epoch}/${e.epochs} step ${e.step}/${e.steps} loss ${e.loss.toFixed(4)} ${e.imgPerS.toFixed(1)} img/s ETA ${clock(e.eta)}`;
+    if (this.bar.tty) return this.bar.draw(e.step, e.steps, text);
+    if (e.step === e.steps || e.step - this.lastStepLine >= this.logEvery || e.step < this.lastStepLine) {
+      this.lastStepLine = e.step;
+      this.bar.line(text);
+    }
+  }
+}
+
+/** The line an event prints, or null for events that print none. */
+export function describe(event: Exclude<TrainEvent, StepEvent>): string | null {
+  switch (event.type) {
+    case 'data': {
+      const held = event.valSource === 'test' ? 'test/' : event.valSource === 'split' ? `${event.valFraction} held out` : 'no validation';
+      return `data: ${event.root}: ${event.classes.length} classes (${event.classes.join(', ')}), ${event.train} train / ${event.val} val images (${held})`;
+    }
+    case 'pretrained':
+      return `pretrained: loaded ${event.loaded} tensors from ${event.path}` + (event.fresh.length ? `; kept fresh: ${event.fresh.join(', ')}` : '');
+    case 'run-started': {
+      const m = event.model;
+      const model = `model: ${m.arch}, ${m.parameterCount.toLocaleString('en')} parameters, device ${m.device}, ${m.threads} thread(s)${m.amp ? ', bf16 autocast' : ''}`;
+      return event.resumed ? `resume: ${event.runDir} at epoch ${event.resumed.epoch}, step ${event.resumed.step}\n${model}` : model;
+    }
+    case 'epoch-end': {
+      const m = event.metrics;
+      return (
+        `epoch ${m.epoch}/${event.epochs}: train loss ${m.train_loss.toFixed(4)} acc ${m.train_acc.toFixed(4)}` +
+        (m.val_loss !== null && m.val_acc !== null ? `, val loss ${m.val_loss.toFixed(4)} acc ${m.val_acc.toFixed(4)}` : '') +
+        `, ${m.img_per_s.toFixed(1)} img/s, ${m.seconds.toFixed(1)} s${event.best ? ' (best)' : ''}`
+      );
+    }
+    case 'early-stop':
+      return `early stopping: no val_acc improvement for ${event.patience} epoch(s)`;
+    case 'interrupted':
+      return `interrupted: checkpoint written at epoch ${event.epoch}, step ${event.step}; continue with --resume ${event.runDir}`;
+    case 'uploaded':
+      return `uploaded ${event.files} files to ${event.uri}`;
+    case 'warning':
+      return `warning: ${event.message}`;
+    case 'checkpoint':
+      return null;
   }
 }

@@ -32,8 +32,11 @@ Options:
 export const TRAIN_USAGE = `Usage: torchdog train [--config FILE] [--resume RUN_DIR] [key=value ...]
 
 Trains ResNet18 on an ImageFolder (DATA/train/<class>/*.jpg, optional DATA/test/).
-Progress goes to stderr; the last stdout line is a JSON summary with run_dir,
-epochs, best_val_acc, val_acc and train_img_per_s.
+Progress goes to stderr (a bar on a terminal; otherwise a line every
+train.log_every steps and one per epoch); the last stdout line is a JSON
+summary with run_dir, epochs, best_val_acc, val_acc and train_img_per_s.
+The default data.root, data/demo, is the embedded demo set: generated there on
+first use (a folder of your own at that path is used as it is).
 
 Options:
   --config, -c FILE    YAML config              [default: configs/default.yaml if present]

@@ -1,5 +1,5 @@
 import type { Model, Normalization } from '../model/index.js';
-import { batchIndices, makeBatch, type DecodedSet } from '../data/dataset.js';
+import { batchIndices, makeBatch, type DecodedSet } from '../data/index.js';
 
 export interface Evaluation {
   /** Mean cross-entropy; NaN for an empty set. */

@@ -1,29 +1,21 @@
-// The training loop, orchestrated in TypeScript; all compute is native.
-// A run directory holds everything needed to inspect or resume it.
-import { appendFile, mkdir, readFile, rename, rm, symlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { createModel, type Model } from '../model/model.js';
-import { saveCheckpoint, type CheckpointInfo } from '../model/checkpoint.js';
-import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
-import { scanImageFolder } from '../data/scan.js';
-import { batchIndices, decodeSet, makeBatch, type DecodedSet } from '../data/dataset.js';
-import { ensureDemoData } from '../data/demo.js';
-import { decodeImage } from '../image/decode.js';
-import { driftFeatures, DRIFT_IMAGE_SIZE } from '../drift/features.js';
+// The training run, orchestrated in TypeScript; all compute is native. The
+// pieces: the run directory (run-dir.ts, run-state.ts), the epoch (epoch.ts)
+// and the events a run reports (events.ts). train() writes nothing to the
+// terminal: callers render the events (the CLI draws a bar).
+import { basename } from 'node:path';
+import type { GcsClientOptions } from '../cloud/index.js';
+import { decodeSet, scanImageFolder, type DecodedSet, type ImageFolder } from '../data/index.js';
+import { driftFeatures, DRIFT_IMAGE_SIZE } from '../drift/index.js';
+import { decodeImage } from '../image/index.js';
+import { createModel, readSafetensors, type Model } from '../model/index.js';
 import { mapLimit } from '../util/map-limit.js';
-import { Random, deriveSeed } from '../util/random.js';
-import { configToYaml, DEFAULT_CONFIG, resolveConfig, type TrainConfig } from './config.js';
-import { learningRate } from './schedule.js';
-import { evaluate } from './evaluate.js';
-import { ProgressReporter } from './progress.js';
-import { renderReport, type ReportEpoch } from './report.js';
+import { configToYaml, type TrainConfig } from './config.js';
+import { endEpoch, trainSteps, type EpochLoop } from './epoch.js';
+import { TrainError } from './errors.js';
+import type { TrainEventListener } from './events.js';
+import { renderReport } from './report.js';
+import { RunDirectory } from './run-dir.js';
 import { uploadRun } from './upload.js';
-import type { GcsClientOptions } from '../cloud/gcs.js';
-import { pathExists } from '../util/fs.js';
-
-/** One line of metrics.jsonl (what the report draws). */
-export type EpochMetrics = ReportEpoch;
 
 export interface TrainSummary {
   run_dir: string;
@@ -54,46 +46,112 @@ export interface TrainOptions {
   resume?: string;
   /** Aborting stops after the current step, with a consistent checkpoint written. */
   signal?: AbortSignal;
-  progress?: ProgressReporter;
+  /** Receives the run's events (data, steps, epochs, checkpoints, warnings); nothing is printed without it. */
+  onEvent?: TrainEventListener;
   /** Cloud Storage client settings for output.gcs (e.g. an emulator's endpoint). */
   gcs?: GcsClientOptions;
 }
 
-/** Where a run stands; written after every epoch and on interruption. */
-interface RunState {
-  /** The epoch to run next (0-based) and the step within it. */
-  epoch: number;
-  step: number;
-  partial: { loss_sum: number; correct: number; count: number; seconds: number };
-  best_val_acc: number | null;
-  best_val_loss: number | null;
-  best_epoch: number | null;
-  since_improvement: number;
-  history: EpochMetrics[];
-  best_confusion: number[][] | null;
-  finished: boolean;
+interface TrainData {
+  folder: ImageFolder;
+  trainSet: DecodedSet;
+  valSet: DecodedSet;
 }
 
-export class TrainError extends Error {
-  readonly code = 'ERR_TORCHDOG_TRAIN';
+/**
+ * Trains `config.model` on `config.data.root` into a new run directory, or
+ * continues `options.resume`. Same seed and threads give the same metrics;
+ * a resumed run ends exactly where the uninterrupted one would have.
+ */
+export async function train(config: TrainConfig, options: TrainOptions = {}): Promise<TrainSummary> {
+  const emit = options.onEvent ?? (() => {});
+  const started = performance.now();
+  const folder = await scanData(config, emit);
+  // A resumed run's state.json is checked before minutes of decoding.
+  const resumed = options.resume ? await RunDirectory.resume(options.resume, config, folder.classes, emit) : null;
+  const data = await decodeData(folder, config, emit);
+  const run = resumed ?? (await RunDirectory.create(config, folder.classes, emit));
+  await run.begin(config, { stepsPerEpoch: Math.ceil(data.trainSet.samples.length / config.train.batch_size), classes: folder.classes.length });
+
+  const model = await createModel({ numClasses: folder.classes.length, device: config.train.device, seed: config.train.seed, threads: config.train.threads });
+  try {
+    const loop = await startLoop(config, model, run, data, emit, options.signal);
+    const interrupted = await trainEpochs(loop);
+    await writeReport(run, config, data, model);
+    const upload = interrupted ? {} : await uploadIfAsked(run, config, options.gcs, emit);
+    return { ...upload, ...summarize(run, data, model, { ...loop.speed, started }, interrupted) };
+  } finally {
+    await model.dispose();
+  }
 }
 
-
-function runName(): string {
-  return new Date().toISOString().replace(/[:.]/g, '-').replace('Z', '');
+async function scanData(config: TrainConfig, emit: TrainEventListener): Promise<ImageFolder> {
+  const folder = await scanImageFolder(config.data.root, { valFraction: config.data.val_fraction, seed: config.train.seed });
+  emit({
+    type: 'data', root: folder.root, classes: folder.classes, train: folder.train.length, val: folder.val.length,
+    valSource: folder.valSource, valFraction: config.data.val_fraction,
+  });
+  return folder;
 }
 
-
-/** Points OUTPUT/latest at the run, replacing any older link atomically. */
-async function linkLatest(runDir: string): Promise<void> {
-  const link = join(dirname(runDir), 'latest');
-  const temp = `${link}.${process.pid}.tmp`;
-  await rm(temp, { force: true });
-  await symlink(basename(runDir), temp);
-  await rename(temp, link);
+async function decodeData(folder: ImageFolder, config: TrainConfig, emit: TrainEventListener): Promise<TrainData> {
+  const options = {
+    size: config.data.image_size, workers: config.data.workers, strict: config.data.strict,
+    onSkip: (path: string, message: string) =>
+      emit({ type: 'warning', code: 'image-skipped', path, message: `skipping unreadable image ${path}: ${message}` }),
+  };
+  const trainSet = await decodeSet(folder.train, options);
+  const valSet = await decodeSet(folder.val, options);
+  if (trainSet.samples.length === 0) throw new TrainError(`${folder.root}: no readable training images`);
+  return { folder, trainSet, valSet };
 }
 
-async function loadPretrained(model: Model, path: string, log: (s: string) => void): Promise<void> {
+/** Optimizer and precision, then the weights: the saved ones of a resumed run, else pretrained (optional) and the drift reference. */
+async function startLoop(config: TrainConfig, model: Model, run: RunDirectory, data: TrainData, emit: TrainEventListener, signal: AbortSignal | undefined): Promise<EpochLoop> {
+  const o = config.optim;
+  await model.setOptimizer({ name: o.name, lr: o.lr, weightDecay: o.weight_decay, momentum: o.momentum, nesterov: o.nesterov, betas: o.betas });
+  if (config.train.amp) await model.setMixedPrecision(true);
+  if (run.resumed) {
+    await run.restore(model);
+  } else {
+    if (config.model.pretrained) await loadPretrained(model, config.model.pretrained, emit);
+    await run.write('reference.jsonl', await referenceLines(data.trainSet, data.folder.classes, config.data.workers));
+  }
+  const stepsPerEpoch = Math.ceil(data.trainSet.samples.length / config.train.batch_size);
+  const { epoch, step } = run.state;
+  emit({
+    type: 'run-started', runDir: run.path, resumed: run.resumed ? { epoch: epoch + 1, step } : null, epochs: config.train.epochs, stepsPerEpoch,
+    model: { arch: config.model.arch, parameterCount: model.parameterCount, device: model.device, threads: model.threads, amp: config.train.amp },
+  });
+  return {
+    config, model, run, trainSet: data.trainSet, valSet: data.valSet, classes: data.folder.classes.length, emit, signal,
+    speed: { images: 0, seconds: 0 }, appliedLr: NaN,
+  };
+}
+
+/** Runs epochs until the last, early stopping, or the signal; true when the signal stopped the run. */
+async function trainEpochs(loop: EpochLoop): Promise<boolean> {
+  const { run, config, signal } = loop;
+  const more = () => run.state.epoch < config.train.epochs && !run.state.finished;
+  while (more()) {
+    const { lr, interrupted } = await trainSteps(loop);
+    if (interrupted) {
+      await run.saveResumable(loop.model);
+      return stopped(loop);
+    }
+    await endEpoch(loop, lr); // writes the resumable state too
+    if (signal?.aborted && more()) return stopped(loop);
+  }
+  return false;
+}
+
+function stopped(loop: EpochLoop): true {
+  const { run } = loop;
+  loop.emit({ type: 'interrupted', runDir: run.path, epoch: run.state.epoch + 1, step: run.state.step });
+  return true;
+}
+
+async function loadPretrained(model: Model, path: string, emit: TrainEventListener): Promise<void> {
   const { tensors } = await readSafetensors(path);
   const own = new Map((await model.getTensors()).map((t) => [t.name, t]));
   const usable = [...tensors.values()].filter((t) => {
@@ -102,252 +160,75 @@ async function loadPretrained(model: Model, path: string, log: (s: string) => vo
   });
   if (usable.length === 0) throw new TrainError(`model.pretrained ${path}: no tensor matches resnet18's names and shapes`);
   await model.setTensors(usable);
-  const skipped = [...own.keys()].filter((name) => !usable.some((t) => t.name === name));
-  log(`pretrained: loaded ${usable.length} tensors from ${path}` + (skipped.length ? `; kept fresh: ${skipped.join(', ')}` : ''));
+  const fresh = [...own.keys()].filter((name) => !usable.some((t) => t.name === name));
+  emit({ type: 'pretrained', path, loaded: usable.length, fresh });
 }
 
-async function writeReference(runDir: string, train: DecodedSet, classes: string[], workers: number): Promise<void> {
+/** reference.jsonl: the drift features of every training image, for monitoring the service against. */
+async function referenceLines(train: DecodedSet, classes: string[], workers: number): Promise<string> {
   const lines = await mapLimit(train.samples, workers, async (sample, i) => {
     const pixels = train.size === DRIFT_IMAGE_SIZE ? train.pixels[i]! : await decodeImage(sample.path, { size: DRIFT_IMAGE_SIZE });
     return JSON.stringify({ ...driftFeatures(pixels, DRIFT_IMAGE_SIZE, DRIFT_IMAGE_SIZE), label: classes[sample.label] });
   });
-  await writeFileAtomic(join(runDir, 'reference.jsonl'), [Buffer.from(lines.join('\n') + '\n')]);
+  return lines.join('\n') + '\n';
 }
 
-function freshState(): RunState {
-  return {
-    epoch: 0, step: 0, partial: { loss_sum: 0, correct: 0, count: 0, seconds: 0 },
-    best_val_acc: null, best_val_loss: null, best_epoch: null, since_improvement: 0,
-    history: [], best_confusion: null, finished: false,
-  };
-}
-
-/** Resolves the config of a run to resume, with `overrides` (e.g. more epochs) applied on top. */
-export async function resumeConfig(runDir: string, overrides: unknown): Promise<TrainConfig> {
-  const path = join(runDir, 'config.yaml');
-  if (!(await pathExists(path)) || !(await pathExists(join(runDir, 'state.json')))) {
-    throw new TrainError(`--resume ${runDir}: not a torchdog run directory (needs config.yaml and state.json)`);
-  }
-  const { parse } = await import('yaml');
-  return resolveConfig(parse(await readFile(path, 'utf8')), overrides);
-}
-
-export async function train(config: TrainConfig, options: TrainOptions = {}): Promise<TrainSummary> {
-  const progress = options.progress ?? new ProgressReporter(process.stderr, config.train.log_every);
-  const log = (s: string) => progress.line(s);
-  const started = performance.now();
-
-  if (resolve(config.data.root) === resolve(DEFAULT_CONFIG.data.root)) {
-    await ensureDemoData(config.data.root);
-  }
-  const folder = await scanImageFolder(config.data.root, { valFraction: config.data.val_fraction, seed: config.train.seed });
-  const classes = folder.classes;
-  log(`data: ${folder.root}: ${classes.length} classes (${classes.join(', ')}), ${folder.train.length} train / ${folder.val.length} val images (${folder.valSource === 'test' ? 'test/' : folder.valSource === 'split' ? `${config.data.val_fraction} held out` : 'no validation'})`);
-
-  const decodeOptions = {
-    size: config.data.image_size,
-    workers: config.data.workers,
-    strict: config.data.strict,
-    onSkip: (path: string, message: string) => log(`warning: skipping unreadable image ${path}: ${message}`),
-  };
-  const trainSet = await decodeSet(folder.train, decodeOptions);
-  const valSet = await decodeSet(folder.val, decodeOptions);
-  if (trainSet.samples.length === 0) throw new TrainError(`${folder.root}: no readable training images`);
-
-  const runDir = options.resume ? resolve(options.resume) : resolve(config.output.dir, config.output.name ?? runName());
-  let state = freshState();
-  if (options.resume) {
-    state = JSON.parse(await readFile(join(runDir, 'state.json'), 'utf8')) as RunState;
-  } else {
-    if (await pathExists(runDir)) throw new TrainError(`output: ${runDir} already exists (choose another output.name, or --resume it)`);
-    await mkdir(runDir, { recursive: true });
-  }
-  await writeFileAtomic(join(runDir, 'config.yaml'), [Buffer.from(configToYaml(config))]);
-  await linkLatest(runDir);
-
-  const model = await createModel({
-    numClasses: classes.length, device: config.train.device, seed: config.train.seed, threads: config.train.threads,
+async function writeReport(run: RunDirectory, config: TrainConfig, data: TrainData, model: Model): Promise<void> {
+  const { state } = run;
+  const report = renderReport({
+    title: `torchdog run ${basename(run.path)}`,
+    classes: data.folder.classes,
+    epochs: state.history,
+    confusion: state.best_confusion ?? [],
+    summary: {
+      data: data.folder.root, train_images: data.trainSet.samples.length, val_images: data.valSet.samples.length,
+      best_epoch: state.best_epoch, best_val_acc: state.best_val_acc, device: model.device, threads: model.threads,
+    },
+    config: configToYaml(config),
   });
-  const info: CheckpointInfo = {
-    arch: config.model.arch, classes, imageSize: config.data.image_size, mean: config.data.mean, std: config.data.std,
-  };
-  const saveWeights = async (file: string, extra: Record<string, string>) => {
-    await saveCheckpoint(join(runDir, file), model, { ...info, extra });
-  };
-  const saveResumable = async () => {
-    await saveWeights('last.safetensors', { epoch: String(state.epoch), step: String(state.step) });
-    await writeSafetensors(join(runDir, 'optimizer.safetensors'), await model.getOptimizerState(), { optimizer: config.optim.name });
-    await writeFileAtomic(join(runDir, 'state.json'), [Buffer.from(JSON.stringify(state, null, 1))]);
-  };
+  await run.write('report.html', report);
+}
 
-  let interrupted = false;
+/** output.gcs: uploads the finished run; a failure is a warning and the summary's gcs_error, never a failed run. */
+async function uploadIfAsked(run: RunDirectory, config: TrainConfig, gcs: GcsClientOptions | undefined, emit: TrainEventListener): Promise<Pick<TrainSummary, 'gcs' | 'gcs_error'>> {
+  const destination = config.output.gcs;
+  if (!destination) return {};
   try {
-    await model.setOptimizer({
-      name: config.optim.name, lr: config.optim.lr, weightDecay: config.optim.weight_decay,
-      momentum: config.optim.momentum, nesterov: config.optim.nesterov, betas: config.optim.betas,
-    });
-    if (config.train.amp) await model.setMixedPrecision(true);
-    if (options.resume) {
-      const last = await readSafetensors(join(runDir, 'last.safetensors'));
-      await model.setTensors([...last.tensors.values()]);
-      const optimizer = await readSafetensors(join(runDir, 'optimizer.safetensors'));
-      await model.setOptimizerState([...optimizer.tensors.values()]);
-      log(`resume: ${runDir} at epoch ${state.epoch + 1}, step ${state.step}`);
-    } else {
-      if (config.model.pretrained) await loadPretrained(model, config.model.pretrained, log);
-      await writeReference(runDir, trainSet, classes, config.data.workers);
-    }
-    log(`model: resnet18, ${model.parameterCount.toLocaleString('en')} parameters, device ${model.device}, ${model.threads} thread(s)${config.train.amp ? ', bf16 autocast' : ''}`);
-
-    const epochs = config.train.epochs;
-    const n = trainSet.samples.length;
-    const stepsPerEpoch = Math.ceil(n / config.train.batch_size);
-    const augmentOptions = { hflip: config.train.augment.hflip, cropScale: config.train.augment.crop_scale, cropRatio: config.train.augment.crop_ratio };
-    let totalImages = 0;
-    let totalTrainSeconds = 0;
-    let appliedLr = NaN; // the optimizer's learning rate, set again only when the schedule moves it
-
-    while (state.epoch < epochs && !state.finished) {
-      const epoch = state.epoch;
-      const order = new Random(deriveSeed(config.train.seed, epoch, 1)).shuffle([...Array(n).keys()]);
-      const batches = batchIndices(order, config.train.batch_size);
-      const augmentFor = (step: number) => ({ options: augmentOptions, random: new Random(deriveSeed(config.train.seed, epoch, step, 2)) });
-      let lr = 0;
-      // The next batch is assembled while the current step runs natively.
-      let next = state.step < batches.length ? makeBatch(trainSet, batches[state.step]!, augmentFor(state.step)) : null;
-      while (next) {
-        const step = state.step;
-        const batch = next;
-        lr = learningRate(config.optim, epochs, epoch + step / stepsPerEpoch);
-        const t0 = performance.now();
-        if (lr !== appliedLr) {
-          await model.setLearningRate(lr);
-          appliedLr = lr;
-        }
-        const pending = model.trainStep(batch, batch.labels, config.data);
-        next = step + 1 < batches.length ? makeBatch(trainSet, batches[step + 1]!, augmentFor(step + 1)) : null;
-        const r = await pending;
-        const seconds = (performance.now() - t0) / 1000;
-        if (!Number.isFinite(r.loss)) throw new TrainError(`epoch ${epoch + 1} step ${step + 1}: loss is ${r.loss} (try a lower optim.lr)`);
-        state.partial.loss_sum += r.loss * r.count;
-        state.partial.correct += r.correct;
-        state.partial.count += r.count;
-        state.partial.seconds += seconds;
-        totalImages += r.count;
-        totalTrainSeconds += seconds;
-        state.step = step + 1;
-        const imgPerS = state.partial.count / state.partial.seconds;
-        const remaining = (epochs - epoch) * n - state.partial.count;
-        progress.step({ epoch, epochs, step: step + 1, steps: batches.length, loss: r.loss, imgPerS, eta: remaining / imgPerS });
-        if (options.signal?.aborted && next) {
-          interrupted = true;
-          break;
-        }
-      }
-      if (interrupted) break;
-
-      const val = valSet.samples.length ? await evaluate(model, valSet, { batchSize: config.train.batch_size, normalization: config.data, classes: classes.length }) : null;
-      const p = state.partial;
-      const metrics: EpochMetrics = {
-        epoch: epoch + 1,
-        train_loss: p.loss_sum / p.count,
-        train_acc: p.correct / p.count,
-        val_loss: val ? val.loss : null,
-        val_acc: val ? val.accuracy : null,
-        lr,
-        img_per_s: p.count / p.seconds,
-        seconds: p.seconds,
-      };
-      state.history.push(metrics);
-      state.partial = { loss_sum: 0, correct: 0, count: 0, seconds: 0 };
-      await appendFile(join(runDir, 'metrics.jsonl'), JSON.stringify(metrics) + '\n');
-
-      const improved = val
-        ? state.best_val_acc === null || val.accuracy > state.best_val_acc + config.train.early_stopping.min_delta ||
-          (val.accuracy === state.best_val_acc && val.loss < (state.best_val_loss ?? Infinity))
-        : true;
-      if (improved) {
-        state.best_val_acc = val ? val.accuracy : null;
-        state.best_val_loss = val ? val.loss : null;
-        state.best_epoch = epoch + 1;
-        state.best_confusion = val ? val.confusion : null;
-        state.since_improvement = 0;
-        // getTensors copies the weights out, so later steps cannot change what is written.
-        await saveWeights('model.safetensors', {
-          epoch: String(epoch + 1), val_acc: String(metrics.val_acc), val_loss: String(metrics.val_loss),
-        });
-      } else {
-        state.since_improvement++;
-      }
-      log(
-        `epoch ${epoch + 1}/${epochs}: train loss ${metrics.train_loss.toFixed(4)} acc ${metrics.train_acc.toFixed(4)}` +
-          (val ? `, val loss ${val.loss.toFixed(4)} acc ${val.accuracy.toFixed(4)}` : '') +
-          `, ${metrics.img_per_s.toFixed(1)} img/s, ${metrics.seconds.toFixed(1)} s${improved ? ' (best)' : ''}`,
-      );
-      const patience = config.train.early_stopping.patience;
-      if (patience !== null && state.since_improvement >= patience) {
-        log(`early stopping: no val_acc improvement for ${patience} epoch(s)`);
-        state.finished = true;
-      }
-      state.epoch = epoch + 1;
-      state.step = 0;
-      await saveResumable();
-      if (options.signal?.aborted && state.epoch < epochs && !state.finished) {
-        interrupted = true;
-        break;
-      }
-    }
-    if (interrupted) {
-      await saveResumable();
-      log(`interrupted: checkpoint written at epoch ${state.epoch + 1}, step ${state.step}; continue with --resume ${runDir}`);
-    }
-    const stoppedEarly = state.finished;
-
-    const last = state.history.at(-1);
-    const report = renderReport({
-      title: `torchdog run ${basename(runDir)}`,
-      classes,
-      epochs: state.history,
-      confusion: state.best_confusion ?? [],
-      summary: {
-        data: folder.root, train_images: trainSet.samples.length, val_images: valSet.samples.length,
-        best_epoch: state.best_epoch, best_val_acc: state.best_val_acc, device: model.device, threads: model.threads,
-      },
-      config: configToYaml(config),
-    });
-    await writeFileAtomic(join(runDir, 'report.html'), [Buffer.from(report)]);
-    const upload: Pick<TrainSummary, 'gcs' | 'gcs_error'> = {};
-    if (config.output.gcs && !interrupted) {
-      try {
-        const done = await uploadRun(runDir, config.output.gcs, options.gcs);
-        upload.gcs = done.uri;
-        log(`uploaded ${done.files.length} files to ${done.uri}`);
-      } catch (error) {
-        upload.gcs_error = (error as Error).message;
-        log(`warning: upload to ${config.output.gcs} failed, the run is kept in ${runDir}: ${upload.gcs_error}`);
-      }
-    }
-    return {
-      ...upload,
-      run_dir: runDir,
-      epochs: state.history.length,
-      best_epoch: state.best_epoch,
-      best_val_acc: state.best_val_acc,
-      val_acc: last?.val_acc ?? null,
-      val_loss: last?.val_loss ?? null,
-      train_loss: last?.train_loss ?? null,
-      train_img_per_s: totalTrainSeconds > 0 ? totalImages / totalTrainSeconds : 0,
-      seconds: (performance.now() - started) / 1000,
-      classes,
-      n_train: trainSet.samples.length,
-      n_val: valSet.samples.length,
-      skipped_images: trainSet.skipped.length + valSet.skipped.length,
-      stopped_early: stoppedEarly,
-      interrupted,
-      device: model.device,
-      threads: model.threads,
-    };
-  } finally {
-    await model.dispose();
+    const done = await uploadRun(run.path, destination, gcs);
+    emit({ type: 'uploaded', uri: done.uri, files: done.files.length });
+    return { gcs: done.uri };
+  } catch (error) {
+    const message = (error as Error).message;
+    emit({ type: 'warning', code: 'upload-failed', path: destination, message: `upload to ${destination} failed, the run is kept in ${run.path}: ${message}` });
+    return { gcs_error: message };
   }
 }
+
+function summarize(run: RunDirectory, data: TrainData, model: Model, time: { images: number; seconds: number; started: number }, interrupted: boolean): TrainSummary {
+  const { state } = run;
+  const last = state.history.at(-1);
+  return {
+    run_dir: run.path,
+    epochs: state.history.length,
+    best_epoch: state.best_epoch,
+    best_val_acc: state.best_val_acc,
+    val_acc: last?.val_acc ?? null,
+    val_loss: last?.val_loss ?? null,
+    train_loss: last?.train_loss ?? null,
+    train_img_per_s: time.seconds > 0 ? time.images / time.seconds : 0,
+    seconds: (performance.now() - time.started) / 1000,
+    classes: data.folder.classes,
+    n_train: data.trainSet.samples.length,
+    n_val: data.valSet.samples.length,
+    skipped_images: data.trainSet.skipped.length + data.valSet.skipped.length,
+    stopped_early: state.finished,
+    interrupted,
+    device: model.device,
+    threads: model.threads,
+  };
+}
+
+// What src/index.ts takes from this file; other folders use the face, ./index.ts.
+export { resumeConfig } from './run-dir.js';
+export { TrainError } from './errors.js';
+export type { EpochMetrics } from './events.js';

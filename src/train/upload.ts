@@ -2,7 +2,7 @@
 // project did: every file of the run directory under PREFIX/<run name>/.
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { childLocation, createStorage, formatGsUri, gcsUploadFile, parseGsUri, type GcsClientOptions } from '../cloud/gcs.js';
+import { childLocation, createStorage, formatGsUri, gcsUploadFile, parseGsUri, type GcsClientOptions } from '../cloud/index.js';
 import { mapLimit } from '../util/map-limit.js';
 
 export interface RunUpload {

@@ -1,0 +1,158 @@
+// One epoch of training: its steps (from wherever the run stands, so a resumed
+// run continues mid-epoch exactly), then validation, the epoch's metrics, the
+// best checkpoint and the resumable state. Everything random is derived from
+// (seed, epoch, step), never from how many steps this process has run.
+import { batchIndices, makeBatch, type Batch, type DecodedSet } from '../data/index.js';
+import type { Model } from '../model/index.js';
+import { Random, deriveSeed } from '../util/random.js';
+import type { TrainConfig } from './config.js';
+import { TrainError } from './errors.js';
+import { evaluate, type Evaluation } from './evaluate.js';
+import type { EpochMetrics, TrainEventListener } from './events.js';
+import type { RunDirectory } from './run-dir.js';
+import type { RunState } from './run-state.js';
+import { learningRate } from './schedule.js';
+
+/** What the epochs of one train() call share. */
+export interface EpochLoop {
+  readonly config: TrainConfig;
+  readonly model: Model;
+  readonly run: RunDirectory;
+  readonly trainSet: DecodedSet;
+  readonly valSet: DecodedSet;
+  readonly classes: number;
+  readonly emit: TrainEventListener;
+  /** Checked after every step: aborted stops the epoch there. */
+  readonly signal: AbortSignal | undefined;
+  /** Images and seconds of the steps this call ran (the summary's img/s). */
+  readonly speed: { images: number; seconds: number };
+  /** The optimizer's learning rate, set again only when the schedule moves it. */
+  appliedLr: number;
+}
+
+export interface EpochSteps {
+  /** The learning rate of the last step (what metrics.jsonl records). */
+  lr: number;
+  /** The signal stopped the epoch before its last step. */
+  interrupted: boolean;
+}
+
+/** The batches of `epoch`, in its seeded order, and the augmentation of each step. */
+function epochPlan(loop: EpochLoop, epoch: number) {
+  const { config, trainSet } = loop;
+  const seed = config.train.seed;
+  const order = new Random(deriveSeed(seed, epoch, 1)).shuffle([...trainSet.samples.keys()]);
+  const batches = batchIndices(order, config.train.batch_size);
+  const a = config.train.augment;
+  const options = { hflip: a.hflip, cropScale: a.crop_scale, cropRatio: a.crop_ratio };
+  const batch = (step: number): Batch | null =>
+    step < batches.length ? makeBatch(trainSet, batches[step]!, { options, random: new Random(deriveSeed(seed, epoch, step, 2)) }) : null;
+  return { steps: batches.length, batch };
+}
+
+/** Runs the steps of the current epoch that are not done yet. */
+export async function trainSteps(loop: EpochLoop): Promise<EpochSteps> {
+  const { config, model, run } = loop;
+  const state = run.state;
+  const epoch = state.epoch;
+  const plan = epochPlan(loop, epoch);
+  let lr = 0;
+  // The next batch is assembled while the current step runs natively.
+  let next = plan.batch(state.step);
+  while (next) {
+    const step = state.step;
+    const batch = next;
+    lr = learningRate(config.optim, config.train.epochs, epoch + step / plan.steps);
+    const t0 = performance.now();
+    if (lr !== loop.appliedLr) {
+      await model.setLearningRate(lr);
+      loop.appliedLr = lr;
+    }
+    const pending = model.trainStep(batch, batch.labels, config.data);
+    next = plan.batch(step + 1);
+    const r = await pending;
+    const seconds = (performance.now() - t0) / 1000;
+    if (!Number.isFinite(r.loss)) throw new TrainError(`epoch ${epoch + 1} step ${step + 1}: loss is ${r.loss} (try a lower optim.lr)`);
+    recordStep(loop, r, seconds);
+    loop.emit(stepEvent(loop, plan.steps, r.loss));
+    if (loop.signal?.aborted && next) return { lr, interrupted: true };
+  }
+  return { lr, interrupted: false };
+}
+
+function recordStep(loop: EpochLoop, r: { loss: number; correct: number; count: number }, seconds: number): void {
+  const { partial } = loop.run.state;
+  partial.loss_sum += r.loss * r.count;
+  partial.correct += r.correct;
+  partial.count += r.count;
+  partial.seconds += seconds;
+  loop.speed.images += r.count;
+  loop.speed.seconds += seconds;
+  loop.run.state.step++;
+}
+
+function stepEvent(loop: EpochLoop, steps: number, loss: number) {
+  const { epoch, step, partial } = loop.run.state;
+  const epochs = loop.config.train.epochs;
+  const imgPerS = partial.count / partial.seconds;
+  const remaining = (epochs - epoch) * loop.trainSet.samples.length - partial.count;
+  return { type: 'step', epoch: epoch + 1, epochs, step, steps, loss, imgPerS, eta: remaining / imgPerS } as const;
+}
+
+/**
+ * Closes the current epoch: validation, metrics.jsonl, model.safetensors when
+ * it is the best so far, early stopping, then the resumable state.
+ */
+export async function endEpoch(loop: EpochLoop, lr: number): Promise<void> {
+  const { config, model, run, valSet } = loop;
+  const state = run.state;
+  const val = valSet.samples.length
+    ? await evaluate(model, valSet, { batchSize: config.train.batch_size, normalization: config.data, classes: loop.classes })
+    : null;
+  const metrics = epochMetrics(state, val, lr);
+  state.history.push(metrics);
+  state.partial = { loss_sum: 0, correct: 0, count: 0, seconds: 0 };
+  await run.appendMetrics(metrics);
+
+  const best = isImprovement(state, val, config.train.early_stopping.min_delta);
+  if (best) {
+    state.best_val_acc = val ? val.accuracy : null;
+    state.best_val_loss = val ? val.loss : null;
+    state.best_epoch = metrics.epoch;
+    state.best_confusion = val ? val.confusion : null;
+    state.since_improvement = 0;
+    await run.saveBest(model, metrics.epoch, metrics);
+  } else {
+    state.since_improvement++;
+  }
+  loop.emit({ type: 'epoch-end', epochs: config.train.epochs, metrics, best });
+  const patience = config.train.early_stopping.patience;
+  if (patience !== null && state.since_improvement >= patience) {
+    state.finished = true;
+    loop.emit({ type: 'early-stop', patience, epoch: metrics.epoch });
+  }
+  state.epoch++;
+  state.step = 0;
+  await run.saveResumable(model);
+}
+
+function epochMetrics(state: RunState, val: Evaluation | null, lr: number): EpochMetrics {
+  const p = state.partial;
+  return {
+    epoch: state.epoch + 1,
+    train_loss: p.loss_sum / p.count,
+    train_acc: p.correct / p.count,
+    val_loss: val ? val.loss : null,
+    val_acc: val ? val.accuracy : null,
+    lr,
+    img_per_s: p.count / p.seconds,
+    seconds: p.seconds,
+  };
+}
+
+/** Better validation accuracy (by more than minDelta), or the same with a lower loss; every epoch without validation. */
+function isImprovement(state: RunState, val: Evaluation | null, minDelta: number): boolean {
+  if (!val) return true;
+  if (state.best_val_acc === null) return true;
+  return val.accuracy > state.best_val_acc + minDelta || (val.accuracy === state.best_val_acc && val.loss < (state.best_val_loss ?? Infinity));
+}

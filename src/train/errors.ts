@@ -1,0 +1,3 @@
+export class TrainError extends Error {
+  readonly code = 'ERR_TORCHDOG_TRAIN';
+}

@@ -1,0 +1,23 @@
+export { train } from './train.js';
+export type { TrainSummary, TrainOptions } from './train.js';
+export { resumeConfig } from './run-dir.js';
+export { TrainError } from './errors.js';
+export type {
+  TrainEvent,
+  TrainEventListener,
+  EpochMetrics,
+  DataEvent,
+  PretrainedEvent,
+  RunStartedEvent,
+  StepEvent,
+  EpochEndEvent,
+  CheckpointEvent,
+  EarlyStopEvent,
+  InterruptedEvent,
+  UploadedEvent,
+  WarningEvent,
+} from './events.js';
+export { resolveConfig, parseOverrides, loadConfigFile, configToYaml, DEFAULT_CONFIG, ConfigError } from './config.js';
+export type { TrainConfig } from './config.js';
+export { evaluate } from './evaluate.js';
+export type { Evaluation } from './evaluate.js';
