@@ -1,10 +1,11 @@
 import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readFile, readlink, readdir } from 'node:fs/promises';
+import { mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
+import sharp from 'sharp';
 import { generateDemoData } from '../src/data/index.ts';
-import { resolveConfig, parseOverrides, train, type TrainConfig, type TrainSummary } from '../src/train/index.ts';
+import { resolveConfig, parseOverrides, resumeConfig, train, type TrainConfig, type TrainSummary } from '../src/train/index.ts';
 import { TrainProgress } from '../src/cli/train.ts';
 import { readSafetensors, readCheckpoint, createModel, saveCheckpoint } from '../src/index.ts';
 import { tempDir } from './helpers/checkpoint.ts';
@@ -58,20 +59,57 @@ test('a run writes every output, and the same seed and threads give the same met
   await assert.rejects(train(await config(out, 'output.name=a')), /already exists/);
 });
 
+/**
+ * Two classes that differ in brightness alone (bright or dark noise), so a few
+ * steps learn them. `swapped` writes the same train/ images under each other's
+ * class (test/ unchanged): training on it unlearns what test/ checks.
+ */
+async function brightnessData(root: string, swapped: boolean): Promise<string> {
+  const size = 32;
+  let state = 0x9e3779b9;
+  const noise = () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 2 ** 32;
+  };
+  const classes = [['hotdog', 190], ['nothotdog', 60]] as const;
+  for (const [c, [cls, base]] of classes.entries()) {
+    for (let i = 0; i < 50; i++) {
+      const split = i < 40 ? 'train' : 'test';
+      const folder = split === 'train' && swapped ? classes[1 - c]![0] : cls;
+      const pixels = Buffer.alloc(size * size * 3);
+      for (let p = 0; p < pixels.length; p++) pixels[p] = base - 50 + Math.floor(noise() * 100);
+      await mkdir(join(root, split, folder), { recursive: true });
+      await writeFile(join(root, split, folder, `${cls}-${i}.png`), await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer());
+    }
+  }
+  return root;
+}
+
 test('model.safetensors holds the best epoch, last.safetensors the last', async () => {
   const out = await tempDir();
-  // A deliberately unstable recipe (deterministic under the seed) whose
-  // validation accuracy peaks before the last epoch.
-  const summary = await train(await config(out, 'train.epochs=4', 'optim.name=sgd', 'optim.lr=0.3', 'optim.momentum=0.9'));
+  const data = await tempDir('torchdog-train-brightness-');
+  const learn = await brightnessData(join(data, 'learn'), false);
+  const unlearn = await brightnessData(join(data, 'unlearn'), true);
+  // Epochs 1-2 learn the labels that validation (test/) checks; epochs 3-4
+  // train on the same kind of images with the labels swapped, so each step
+  // moves the model away from what validation rewards. The best epoch is then
+  // one of the first two by construction, not by one CPU's rounding.
+  const first = await train(await config(out, `data.root=${learn}`, 'train.epochs=2', 'output.name=best'));
+  const summary = await train(await resumeConfig(first.run_dir, parseOverrides([`data.root=${unlearn}`, 'train.epochs=4'])), { resume: first.run_dir });
   const history = await metrics(summary.run_dir);
-  assert.ok(summary.best_epoch! < 4, `precondition: best epoch ${summary.best_epoch} must not be the last (val_acc ${history.map((h) => h.val_acc)})`);
+  assert.equal(summary.epochs, 4);
+  assert.ok(summary.best_epoch! <= 2, `precondition: best epoch ${summary.best_epoch} must be a learning one (val_acc ${history.map((h) => h.val_acc)})`);
   const best = await readSafetensors(join(summary.run_dir, 'model.safetensors'));
   const last = await readSafetensors(join(summary.run_dir, 'last.safetensors'));
   assert.equal(best.metadata.epoch, String(summary.best_epoch));
   assert.equal(Number(best.metadata.val_acc), summary.best_val_acc);
+  assert.equal(summary.best_val_acc, history[summary.best_epoch! - 1].val_acc);
+  assert.equal(last.metadata.epoch, '4');
   assert.notDeepEqual(Buffer.from(best.tensors.get('fc.weight')!.data), Buffer.from(last.tensors.get('fc.weight')!.data));
   // Evaluating the best checkpoint reproduces the best validation accuracy.
-  const evaluated = await runCli(['eval', '--model', join(summary.run_dir, 'model.safetensors'), '--data', await smallData(), '--device', 'cpu', '--threads', '1']);
+  const evaluated = await runCli(['eval', '--model', join(summary.run_dir, 'model.safetensors'), '--data', learn, '--device', 'cpu', '--threads', '1']);
   assert.equal(evaluated.code, 0, evaluated.stderr);
   const result = JSON.parse(evaluated.stdout);
   assert.equal(result.accuracy, summary.best_val_acc);
