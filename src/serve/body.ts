@@ -1,6 +1,10 @@
 // Getting the image out of a /predict request: the body is counted while it
 // streams in and refused the moment it passes the limit, so an oversized or
-// endless upload never sits in memory; then a multipart field or the raw body.
+// endless upload never sits in memory; then a multipart field or the raw body,
+// which must be an image by its own bytes.
+import { createMiddleware } from 'hono/factory';
+import { ACCEPTED_FORMAT_NAMES, sniffImageFormat, type ImageFormat } from '../image/index.js';
+import { DeadlineExceeded, explain } from './deadline.js';
 import { ServeError } from './errors.js';
 
 /** Multipart field names, in order of preference: the seed's clients send `data`. */
@@ -84,4 +88,60 @@ export async function imageFromMultipart(body: Uint8Array, contentType: string):
     'ERR_MISSING_FIELD',
     `multipart body has no field 'data' or 'file' (found: ${fields.size ? [...fields].map((f) => `'${f}'`).join(', ') : 'no fields'})`,
   );
+}
+
+/** An upload that passed the limits: its bytes and the format they announce. */
+export interface ImageUpload {
+  bytes: Uint8Array;
+  format: ImageFormat;
+}
+
+export interface ImageBodyOptions {
+  /** Largest request body in bytes (413 beyond). */
+  maxBytes: number;
+}
+
+/**
+ * Middleware: reads the request body within `maxBytes` (413) and the
+ * request's `c.var.signal` (see deadline(); 408 when it runs out while the
+ * body still arrives), takes the image from multipart field `data` or `file`
+ * or the raw body, refuses an empty one (400) and anything that is not an
+ * image by its bytes (415). Sets `c.var.image`.
+ */
+export function imageBody(options: ImageBodyOptions) {
+  const { maxBytes } = options;
+  return createMiddleware<{ Variables: { image: ImageUpload; signal?: AbortSignal } }>(async (c, next) => {
+    const signal = c.get('signal') ?? c.req.raw.signal;
+    let image: ImageUpload;
+    try {
+      image = await readImage(c.req.raw, maxBytes, signal);
+    } catch (error) {
+      const why = explain(error, signal);
+      // Out of time while the body still arrives: the client is slow, not the service.
+      if (why instanceof DeadlineExceeded) {
+        throw new ServeError(408, 'ERR_BODY_TIMEOUT', `the request body did not arrive within ${why.timeoutMs} ms`);
+      }
+      throw why;
+    }
+    c.set('image', image);
+    await next();
+  });
+}
+
+async function readImage(request: Request, maxBytes: number, signal: AbortSignal): Promise<ImageUpload> {
+  const contentType = request.headers.get('content-type');
+  const body = await readBodyLimited(request, maxBytes, signal);
+  const bytes = isMultipart(contentType) ? await imageFromMultipart(body, contentType!) : body;
+  if (bytes.byteLength === 0) {
+    throw new ServeError(400, 'ERR_EMPTY_BODY', "no image: send it as the raw request body or as multipart field 'data' or 'file'");
+  }
+  const format = sniffImageFormat(bytes);
+  if (!format) {
+    throw new ServeError(
+      415,
+      'ERR_UNSUPPORTED_MEDIA_TYPE',
+      `the upload is not an image this service takes (${ACCEPTED_FORMAT_NAMES}); send the image file's bytes as the raw body or as multipart field 'data' or 'file'`,
+    );
+  }
+  return { bytes, format };
 }

@@ -1,0 +1,44 @@
+// The pieces one app is made of, each with one job, wired to the app's
+// metrics and log: the model in service, admission, the drift window and the
+// prediction recorder.
+import { Admission } from './admission.js';
+import { DriftWindow } from './drift-window.js';
+import { jsonLineLogger, silentLogger, type Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import type { CheckedAppOptions } from './options.js';
+import { PredictionRecorder } from './recorder.js';
+import { ServedModel } from './served-model.js';
+
+export interface AppParts {
+  options: CheckedAppOptions;
+  log: Logger;
+  metrics: Metrics;
+  retry: number;
+  gate: Admission;
+  model: ServedModel;
+  drift: DriftWindow | null;
+  recorder: PredictionRecorder;
+}
+
+/** Builds the pieces for checked options. */
+export function assemble(o: CheckedAppOptions): AppParts {
+  const log = o.logger === null ? silentLogger : (o.logger ?? jsonLineLogger());
+  const metrics = createMetrics({ processMetrics: o.processMetrics });
+  const gate = new Admission({ limit: o.maxQueue, onChange: (n) => metrics.inflight.set(n) });
+  const model = new ServedModel({
+    classifier: o.classifier,
+    source: o.modelSource,
+    maxBatch: o.maxBatch,
+    maxWaitMs: o.maxWaitMs,
+    ...(o.eagerBatching ? { expected: () => gate.arriving } : {}),
+    metrics,
+    onLoad: () => {
+      if (!gate.closed) metrics.ready.set(1);
+    },
+  });
+  const drift = o.driftReference ? new DriftWindow({ reference: o.driftReference, size: o.driftWindow, log }) : null;
+  const recorder = new PredictionRecorder({
+    log: o.predictionLog, flushIntervalMs: o.predictionLogFlushMs, window: drift, maxBackground: o.maxQueue, metrics, logger: log,
+  });
+  return { options: o, log, metrics, retry: o.retryAfterSeconds, gate, model, drift, recorder };
+}
