@@ -415,24 +415,28 @@ function drawBackground(scene: Scene): void {
       canvas.paint(white, cloth, (x, y) => ((Math.floor(x / period) & 1) + (Math.floor(y / period) & 1)) / 2);
       break;
     }
-    default: {
-      // Value noise on a coarse grid, smoothly interpolated: stone, wood, cloth.
-      const cells = r.int(3, 8);
-      const grid = Array.from({ length: (cells + 1) * (cells + 1) }, () => r.next());
-      const at = (i: number, j: number) => grid[j * (cells + 1) + i]!;
-      canvas.paint(a, b, (x, y) => {
-        const gx = (x / size) * cells;
-        const gy = (y / size) * cells;
-        const i = Math.min(cells - 1, Math.floor(gx));
-        const j = Math.min(cells - 1, Math.floor(gy));
-        const tx = smoothstep(gx - i);
-        const ty = smoothstep(gy - j);
-        const top = at(i, j) + (at(i + 1, j) - at(i, j)) * tx;
-        const bottom = at(i, j + 1) + (at(i + 1, j + 1) - at(i, j + 1)) * tx;
-        return top + (bottom - top) * ty;
-      });
-    }
+    default:
+      // Blotches: stone, wood, cloth.
+      canvas.paint(a, b, valueNoise(r, size));
   }
+}
+
+/** A smooth random field over the image: value noise on a coarse grid, smoothly interpolated. */
+function valueNoise(r: Rng, size: number): (x: number, y: number) => number {
+  const cells = r.int(3, 8);
+  const grid = Array.from({ length: (cells + 1) * (cells + 1) }, () => r.next());
+  const at = (i: number, j: number) => grid[j * (cells + 1) + i]!;
+  return (x, y) => {
+    const gx = (x / size) * cells;
+    const gy = (y / size) * cells;
+    const i = Math.min(cells - 1, Math.floor(gx));
+    const j = Math.min(cells - 1, Math.floor(gy));
+    const tx = smoothstep(gx - i);
+    const ty = smoothstep(gy - j);
+    const top = at(i, j) + (at(i + 1, j) - at(i, j)) * tx;
+    const bottom = at(i, j + 1) + (at(i + 1, j + 1) - at(i, j + 1)) * tx;
+    return top + (bottom - top) * ty;
+  };
 }
 
 /** A centre for an object whose half extents are ex, ey: inside the image, or one time in `crop` anywhere near it. */
@@ -526,107 +530,129 @@ const NEGATIVE_OBJECTS: readonly (readonly [ObjectKind, number])[] = [
   ['fakeHotdog', 0.8],
 ];
 
+/** Draws one object of `kind`; its size is drawn from `scaleRange` (a share of the image) first, whatever the kind. */
 function drawObject(scene: Scene, kind: ObjectKind, scaleRange: readonly [number, number]): void {
-  const { canvas, r, size } = scene;
-  const extent = (r.range(scaleRange[0], scaleRange[1]) * size) / 2;
-  switch (kind) {
-    case 'ball': {
-      const [cx, cy] = place(scene, extent, extent, 0.1);
-      const shape = circle(cx, cy, extent);
-      castShadow(scene, shape);
-      canvas.fill(shape, objectColor(r), 1, 1, sphereLight(cx, cy, extent, r.range(0, 0.35)));
-      if (r.chance(0.3)) canvas.fill(ring(cx, cy, extent * r.range(0.3, 0.7), Math.max(0.6, extent * 0.06)), objectColor(r), 0.9, 1);
-      break;
-    }
-    case 'box': {
-      const angle = r.angle();
-      const hu = extent;
-      const hv = extent * r.range(0.35, 1);
-      const [cx, cy] = place(scene, ...extents(new Frame(0, 0, angle).bounds(hu, hv)), 0.1);
-      const shape = roundedRect(new Frame(cx, cy, angle), hu, hv, hv * r.range(0, 0.4));
-      castShadow(scene, shape);
-      canvas.fill(shape, objectColor(r), 1, 1, rampLight(r, cx, cy, extent));
-      break;
-    }
-    case 'triangle': {
-      const [cx, cy] = place(scene, extent, extent, 0.1);
-      const start = r.angle();
-      const points = [0, 1, 2].map((k) => {
-        const a = start + (2 * Math.PI * k) / 3 + r.range(-0.5, 0.5);
-        const rad = extent * r.range(0.7, 1);
-        return [cx + rad * Math.cos(a), cy + rad * Math.sin(a)] as const;
-      });
-      const shape = convexPolygon(points);
-      castShadow(scene, shape);
-      canvas.fill(shape, objectColor(r), 1, 1, rampLight(r, cx, cy, extent));
-      break;
-    }
-    case 'polygon': {
-      const [cx, cy] = place(scene, extent, extent, 0.1);
-      const shape = regularPolygon(cx, cy, extent, r.int(4, 8), r.angle());
-      castShadow(scene, shape);
-      canvas.fill(shape, objectColor(r), 1, 1, rampLight(r, cx, cy, extent));
-      break;
-    }
-    case 'ring': {
-      const [cx, cy] = place(scene, extent, extent, 0.1);
-      const halfWidth = extent * r.range(0.1, 0.3);
-      const shape = ring(cx, cy, extent - halfWidth, halfWidth);
-      castShadow(scene, shape);
-      canvas.fill(shape, objectColor(r), 1, 1, rampLight(r, cx, cy, extent));
-      break;
-    }
-    case 'plate': {
-      const [cx, cy] = place(scene, extent * 1.2, extent * 1.2, 0.1);
-      drawPlate(scene, cx, cy, extent * 1.2);
-      break;
-    }
-    case 'crescent': {
-      const [cx, cy] = place(scene, extent, extent, 0.1);
-      const a = r.angle();
-      const shift = extent * r.range(0.3, 0.6);
-      const shape = subtract(circle(cx, cy, extent), circle(cx + shift * Math.cos(a), cy + shift * Math.sin(a), extent * r.range(0.85, 1)));
-      castShadow(scene, shape);
-      const color = r.chance(0.5) ? hsl(r.range(45, 60), r.range(0.7, 0.95), r.range(0.5, 0.65)) : objectColor(r);
-      canvas.fill(shape, color, 1, 1, rampLight(r, cx, cy, extent));
-      break;
-    }
-    case 'bun':
-    case 'sausage': {
-      // One part of a hotdog alone, drawn exactly as in a hotdog.
-      const g = hotdogGeometry(scene, scaleRange);
-      const isBun = kind === 'bun';
-      const hu = isBun ? g.bunHalf : g.sausageHalf;
-      const hv = isBun ? g.bunWidth : g.sausageWidth;
-      const [cx, cy] = place(scene, ...extents(new Frame(0, 0, g.angle, g.bend).bounds(hu, hv)), 0.15);
-      const f = new Frame(cx, cy, g.angle, g.bend);
-      const shape = isBun && g.roundBun ? ellipse(f, hu, hv) : roundedRect(f, hu, hv, isBun ? hv * 0.8 : hv);
-      castShadow(scene, shape);
-      const tone = isBun ? bunColor(r) : sausageColor(r);
-      canvas.fill(shape, tone, 1, 1, cylinderLight(f, hv, r.range(0.55, 0.75), isBun ? 0.05 : r.range(0.08, 0.25)));
-      if (isBun && r.chance(0.6)) canvas.fill(roundedRect(f, hu * 0.85, hv * r.range(0.3, 0.55), hv), scale(tone, r.range(0.68, 0.82)), 1, 2.5);
-      break;
-    }
-    case 'apart': {
-      // Both parts of a hotdog, side by side instead of one in the other.
-      drawObject(scene, 'bun', [scaleRange[0] * 0.8, scaleRange[1] * 0.8]);
-      drawObject(scene, 'sausage', [scaleRange[0] * 0.8, scaleRange[1] * 0.8]);
-      break;
-    }
-    case 'fakeHotdog': {
-      // A hotdog's shape in colours no hotdog has.
-      const g = hotdogGeometry(scene, scaleRange);
-      const [cx, cy] = place(scene, ...extents(new Frame(0, 0, g.angle, g.bend).bounds(g.bunHalf, g.bunWidth)), 0.15);
-      const f = new Frame(cx, cy, g.angle, g.bend);
-      const outer = g.roundBun ? ellipse(f, g.bunHalf, g.bunWidth) : roundedRect(f, g.bunHalf, g.bunWidth, g.bunWidth * 0.8);
-      castShadow(scene, outer);
-      canvas.fill(outer, hsl(r.range(70, 330), r.range(0.3, 0.9), r.range(0.35, 0.75)), 1, 1, cylinderLight(f, g.bunWidth, 0.7, 0.05));
-      const inner = roundedRect(f, g.sausageHalf, g.sausageWidth, g.sausageWidth);
-      canvas.fill(inner, hsl(r.range(70, 330), r.range(0.3, 0.9), r.range(0.25, 0.6)), 1, 1, cylinderLight(f, g.sausageWidth, 0.6, 0.15));
-      break;
-    }
-  }
+  const extent = (scene.r.range(scaleRange[0], scaleRange[1]) * scene.size) / 2;
+  OBJECT_PAINTERS[kind](scene, extent, scaleRange, kind);
 }
+
+type ObjectPainter = (scene: Scene, extent: number, scaleRange: readonly [number, number], kind: ObjectKind) => void;
+
+function drawBall(scene: Scene, extent: number): void {
+  const { canvas, r } = scene;
+  const [cx, cy] = place(scene, extent, extent, 0.1);
+  const shape = circle(cx, cy, extent);
+  castShadow(scene, shape);
+  canvas.fill(shape, objectColor(r), 1, 1, sphereLight(cx, cy, extent, r.range(0, 0.35)));
+  if (r.chance(0.3)) canvas.fill(ring(cx, cy, extent * r.range(0.3, 0.7), Math.max(0.6, extent * 0.06)), objectColor(r), 0.9, 1);
+}
+
+function drawBox(scene: Scene, extent: number): void {
+  const { canvas, r } = scene;
+  const angle = r.angle();
+  const hu = extent;
+  const hv = extent * r.range(0.35, 1);
+  const [cx, cy] = place(scene, ...extents(new Frame(0, 0, angle).bounds(hu, hv)), 0.1);
+  const shape = roundedRect(new Frame(cx, cy, angle), hu, hv, hv * r.range(0, 0.4));
+  castShadow(scene, shape);
+  canvas.fill(shape, objectColor(r), 1, 1, rampLight(r, cx, cy, extent));
+}
+
+function drawTriangle(scene: Scene, extent: number): void {
+  const { canvas, r } = scene;
+  const [cx, cy] = place(scene, extent, extent, 0.1);
+  const start = r.angle();
+  const points = [0, 1, 2].map((k) => {
+    const a = start + (2 * Math.PI * k) / 3 + r.range(-0.5, 0.5);
+    const rad = extent * r.range(0.7, 1);
+    return [cx + rad * Math.cos(a), cy + rad * Math.sin(a)] as const;
+  });
+  const shape = convexPolygon(points);
+  castShadow(scene, shape);
+  canvas.fill(shape, objectColor(r), 1, 1, rampLight(r, cx, cy, extent));
+}
+
+function drawPolygon(scene: Scene, extent: number): void {
+  const { canvas, r } = scene;
+  const [cx, cy] = place(scene, extent, extent, 0.1);
+  const shape = regularPolygon(cx, cy, extent, r.int(4, 8), r.angle());
+  castShadow(scene, shape);
+  canvas.fill(shape, objectColor(r), 1, 1, rampLight(r, cx, cy, extent));
+}
+
+function drawRing(scene: Scene, extent: number): void {
+  const { canvas, r } = scene;
+  const [cx, cy] = place(scene, extent, extent, 0.1);
+  const halfWidth = extent * r.range(0.1, 0.3);
+  const shape = ring(cx, cy, extent - halfWidth, halfWidth);
+  castShadow(scene, shape);
+  canvas.fill(shape, objectColor(r), 1, 1, rampLight(r, cx, cy, extent));
+}
+
+function drawPlateObject(scene: Scene, extent: number): void {
+  const [cx, cy] = place(scene, extent * 1.2, extent * 1.2, 0.1);
+  drawPlate(scene, cx, cy, extent * 1.2);
+}
+
+function drawCrescent(scene: Scene, extent: number): void {
+  const { canvas, r } = scene;
+  const [cx, cy] = place(scene, extent, extent, 0.1);
+  const a = r.angle();
+  const shift = extent * r.range(0.3, 0.6);
+  const shape = subtract(circle(cx, cy, extent), circle(cx + shift * Math.cos(a), cy + shift * Math.sin(a), extent * r.range(0.85, 1)));
+  castShadow(scene, shape);
+  const color = r.chance(0.5) ? hsl(r.range(45, 60), r.range(0.7, 0.95), r.range(0.5, 0.65)) : objectColor(r);
+  canvas.fill(shape, color, 1, 1, rampLight(r, cx, cy, extent));
+}
+
+/** One part of a hotdog alone, drawn exactly as in a hotdog. */
+function drawHotdogPart(scene: Scene, _extent: number, scaleRange: readonly [number, number], kind: ObjectKind): void {
+  const { canvas, r } = scene;
+  const g = hotdogGeometry(scene, scaleRange);
+  const isBun = kind === 'bun';
+  const hu = isBun ? g.bunHalf : g.sausageHalf;
+  const hv = isBun ? g.bunWidth : g.sausageWidth;
+  const [cx, cy] = place(scene, ...extents(new Frame(0, 0, g.angle, g.bend).bounds(hu, hv)), 0.15);
+  const f = new Frame(cx, cy, g.angle, g.bend);
+  const shape = isBun && g.roundBun ? ellipse(f, hu, hv) : roundedRect(f, hu, hv, isBun ? hv * 0.8 : hv);
+  castShadow(scene, shape);
+  const tone = isBun ? bunColor(r) : sausageColor(r);
+  canvas.fill(shape, tone, 1, 1, cylinderLight(f, hv, r.range(0.55, 0.75), isBun ? 0.05 : r.range(0.08, 0.25)));
+  if (isBun && r.chance(0.6)) canvas.fill(roundedRect(f, hu * 0.85, hv * r.range(0.3, 0.55), hv), scale(tone, r.range(0.68, 0.82)), 1, 2.5);
+}
+
+/** Both parts of a hotdog, side by side instead of one in the other. */
+function drawApart(scene: Scene, _extent: number, scaleRange: readonly [number, number]): void {
+  drawObject(scene, 'bun', [scaleRange[0] * 0.8, scaleRange[1] * 0.8]);
+  drawObject(scene, 'sausage', [scaleRange[0] * 0.8, scaleRange[1] * 0.8]);
+}
+
+/** A hotdog's shape in colours no hotdog has. */
+function drawFakeHotdog(scene: Scene, _extent: number, scaleRange: readonly [number, number]): void {
+  const { canvas, r } = scene;
+  const g = hotdogGeometry(scene, scaleRange);
+  const [cx, cy] = place(scene, ...extents(new Frame(0, 0, g.angle, g.bend).bounds(g.bunHalf, g.bunWidth)), 0.15);
+  const f = new Frame(cx, cy, g.angle, g.bend);
+  const outer = g.roundBun ? ellipse(f, g.bunHalf, g.bunWidth) : roundedRect(f, g.bunHalf, g.bunWidth, g.bunWidth * 0.8);
+  castShadow(scene, outer);
+  canvas.fill(outer, hsl(r.range(70, 330), r.range(0.3, 0.9), r.range(0.35, 0.75)), 1, 1, cylinderLight(f, g.bunWidth, 0.7, 0.05));
+  const inner = roundedRect(f, g.sausageHalf, g.sausageWidth, g.sausageWidth);
+  canvas.fill(inner, hsl(r.range(70, 330), r.range(0.3, 0.9), r.range(0.25, 0.6)), 1, 1, cylinderLight(f, g.sausageWidth, 0.6, 0.15));
+}
+
+const OBJECT_PAINTERS: Record<ObjectKind, ObjectPainter> = {
+  ball: drawBall,
+  box: drawBox,
+  triangle: drawTriangle,
+  polygon: drawPolygon,
+  ring: drawRing,
+  plate: drawPlateObject,
+  crescent: drawCrescent,
+  bun: drawHotdogPart,
+  sausage: drawHotdogPart,
+  apart: drawApart,
+  fakeHotdog: drawFakeHotdog,
+};
 
 function xorshift32(s: number): number {
   s ^= s << 13;
