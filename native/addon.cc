@@ -264,6 +264,14 @@ struct Operation {
   using Settle = std::function<Napi::Value(Napi::Env)>;
   enum class Outcome { kDone, kInvalidArgument, kFailed, kCancelled };
 
+  Operation(Napi::Env env, const char* method, bool cancellable, bool closes_model, Work work, Settle settle)
+      : method(method),
+        cancellable(cancellable),
+        closes_model(closes_model),
+        work(std::move(work)),
+        settle(std::move(settle)),
+        deferred(Napi::Promise::Deferred::New(env)) {}
+
   const char* method;  // for messages: "forward"
   bool cancellable;    // false for the engine's construction and release
   bool closes_model;   // dispose(): the executor and the thread-safe function end with it
@@ -293,7 +301,7 @@ struct Operation {
   }
 
   // On the JS thread: the rejection, with the conventions of src/model.
-  Napi::Value Error(Napi::Env env) const {
+  Napi::Value Rejection(Napi::Env env) const {
     Napi::Error e;
     const char* code;
     switch (outcome) {
@@ -352,11 +360,14 @@ class Settler {
     if (!open_ || tsfn_.NonBlockingCall(op) != napi_ok) delete op;
   }
 
-  // JS thread, only while open: whether the event loop waits for us.
+  // JS thread: whether the event loop waits for the model (while it has
+  // operations pending) or not (idle).
   void Ref(Napi::Env env) {
+    std::lock_guard<std::mutex> lock(mutex_);
     if (open_) tsfn_.Ref(env);
   }
   void Unref(Napi::Env env) {
+    std::lock_guard<std::mutex> lock(mutex_);
     if (open_) tsfn_.Unref(env);
   }
 
@@ -506,7 +517,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     Napi::HandleScope scope(env);
     try {
       if (op->outcome == Operation::Outcome::kDone) op->deferred.Resolve(op->settle(env));
-      else op->deferred.Reject(op->Error(env));
+      else op->deferred.Reject(op->Rejection(env));
     } catch (const Napi::Error& e) {
       op->deferred.Reject(e.Value());
     }
@@ -525,8 +536,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   // keeps the event loop and this object alive until the last one settles.
   Napi::Promise Enqueue(Napi::Env env, const char* method, Operation::Work work, Operation::Settle settle,
                         bool cancellable = true, bool closes_model = false) {
-    auto* op = new Operation{method,          cancellable, closes_model, std::move(work), std::move(settle),
-                             Napi::Promise::Deferred::New(env)};
+    auto* op = new Operation(env, method, cancellable, closes_model, std::move(work), std::move(settle));
     Napi::Promise promise = op->deferred.Promise();
     if (pending_++ == 0) {
       settler_->Ref(env);
