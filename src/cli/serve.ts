@@ -1,18 +1,13 @@
-import { parseArgs } from 'node:util';
-import { DEFAULT_MAX_PIXELS } from '../image/decode.js';
-import type { Classifier } from '../model/classifier.js';
-import { createApp } from '../serve/app.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { readFeatureFile } from '../drift/jsonl.js';
-import type { FeatureRecord } from '../drift/detect.js';
-import { isGsUri } from '../cloud/gcs.js';
-import { jsonLineLogger } from '../serve/log.js';
-import { checkModelSource, DEFAULT_MODEL, loadModel, ModelSourceError } from '../serve/model-source.js';
-import { startServer } from '../serve/server.js';
+import { parseArgs } from 'node:util';
+import { isGsUri } from '../cloud/index.js';
+import { readFeatureFile, type FeatureRecord } from '../drift/index.js';
+import type { Classifier, ClassifierOptions } from '../model/index.js';
+import { checkModelSource, createApp, jsonLineLogger, loadModel, ModelSourceError, SERVE_DEFAULTS as D, startServer } from '../serve/index.js';
 import { UsageError } from './errors.js';
 import { parseIntegerFlag } from './flags.js';
-import { SERVE_USAGE } from './usage.js';
+import { serveUsage } from './usage.js';
 
 /**
  * GET /drift compares recent predictions with the training run's features:
@@ -26,7 +21,8 @@ function driftReferenceFor(reference: string | undefined, model: string): Promis
   return existsSync(beside) ? readFeatureFile(beside) : null;
 }
 
-export async function serveCommand(argv: string[]): Promise<number> {
+/** What the command line asks for; a flag left out is the default of the part that takes it. */
+function parseServeFlags(argv: string[]) {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -34,55 +30,78 @@ export async function serveCommand(argv: string[]): Promise<number> {
       model: { type: 'string', short: 'm' },
       port: { type: 'string' },
       host: { type: 'string' },
-      device: { type: 'string', default: 'auto' },
-      threads: { type: 'string', default: '0' },
-      'max-batch': { type: 'string', default: '32' },
-      'max-wait-ms': { type: 'string', default: '20' },
-      'fixed-wait': { type: 'boolean', default: false },
-      'max-queue': { type: 'string', default: '64' },
-      'timeout-ms': { type: 'string', default: '30000' },
-      'max-body-mb': { type: 'string', default: '10' },
-      'max-pixels': { type: 'string', default: String(DEFAULT_MAX_PIXELS) },
+      device: { type: 'string' },
+      threads: { type: 'string' },
+      'max-batch': { type: 'string' },
+      'max-wait-ms': { type: 'string' },
+      'fixed-wait': { type: 'boolean' },
+      'max-queue': { type: 'string' },
+      'timeout-ms': { type: 'string' },
+      'max-body-mb': { type: 'string' },
+      'max-pixels': { type: 'string' },
       predictions: { type: 'string' },
       reference: { type: 'string' },
-      'drift-window': { type: 'string', default: '1000' },
+      'drift-window': { type: 'string' },
       'flush-ms': { type: 'string' },
-      'shutdown-timeout-ms': { type: 'string', default: '10000' },
+      'shutdown-timeout-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) {
-    process.stdout.write(SERVE_USAGE);
+  if (values.help) return { help: true as const };
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'\n\n${serveUsage(D)}`);
+  const int = (flag: keyof typeof values, min: number, max: number) => {
+    const text = values[flag];
+    return text === undefined ? undefined : parseIntegerFlag(String(text), `--${flag}`, min, max);
+  };
+  const source = values.model ?? process.env.TORCHDOG_MODEL ?? D.model;
+  const predictions = values.predictions ?? process.env.TORCHDOG_PREDICTIONS ?? D.predictions;
+  const maxBodyMiB = int('max-body-mb', 1, 2047);
+  return {
+    source,
+    port: parseIntegerFlag(values.port ?? process.env.PORT ?? String(D.port), values.port ? '--port' : 'PORT', 0, 65535),
+    host: values.host ?? process.env.HOST ?? D.host,
+    classifier: { device: values.device, threads: int('threads', 0, 1024), maxPixels: int('max-pixels', 1, 2 ** 40) },
+    app: {
+      modelSource: source,
+      maxBatch: int('max-batch', 1, 4096),
+      maxWaitMs: int('max-wait-ms', 0, 60_000),
+      eagerBatching: values['fixed-wait'] ? false : undefined,
+      maxQueue: int('max-queue', 1, 1_000_000),
+      requestTimeoutMs: int('timeout-ms', 1, 3_600_000),
+      maxBodyBytes: maxBodyMiB === undefined ? undefined : maxBodyMiB * 2 ** 20,
+      predictionLog: predictions === 'none' ? null : predictions,
+      predictionLogFlushMs: int('flush-ms', 1, 3_600_000) ?? (isGsUri(predictions) ? D.gcsPredictionLogFlushMs : D.predictionLogFlushMs),
+      driftReference: driftReferenceFor(values.reference, source),
+      driftWindow: int('drift-window', 1, 1_000_000),
+    },
+    shutdownTimeoutMs: int('shutdown-timeout-ms', 0, 3_600_000),
+  };
+}
+
+/**
+ * Loads the model and runs its first forward pass, which builds the
+ * optimised graph (hundreds of ms): paid before /ready says yes, not in the
+ * first user's request.
+ */
+async function loadWarm(source: string, options: ClassifierOptions): Promise<{ classifier: Classifier; warmupMs: number }> {
+  const { classifier: c } = await loadModel(source, options);
+  const started = performance.now();
+  try {
+    await c.predictPixels([new Uint8Array(c.imageSize * c.imageSize * 3)]);
+  } catch (error) {
+    await c.dispose();
+    throw error;
+  }
+  return { classifier: c, warmupMs: Math.round(performance.now() - started) };
+}
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const flags = parseServeFlags(argv);
+  if ('help' in flags) {
+    process.stdout.write(serveUsage(D));
     return 0;
   }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'\n\n${SERVE_USAGE}`);
-
-  const port = parseIntegerFlag(values.port ?? process.env.PORT ?? '8080', values.port ? '--port' : 'PORT', 0, 65535);
-  const host = values.host ?? process.env.HOST ?? '0.0.0.0';
-  const source = values.model ?? process.env.TORCHDOG_MODEL ?? DEFAULT_MODEL;
-  const predictions = values.predictions ?? process.env.TORCHDOG_PREDICTIONS ?? 'predictions.jsonl';
-  const predictionLog = predictions === 'none' ? null : predictions;
-  const flushMs = parseIntegerFlag(values['flush-ms'] ?? (isGsUri(predictions) ? '30000' : '1000'), '--flush-ms', 1, 3_600_000);
-  const classifierOptions = {
-    device: values.device,
-    threads: parseIntegerFlag(values.threads, '--threads', 0, 1024),
-    maxPixels: parseIntegerFlag(values['max-pixels'], '--max-pixels', 1, 2 ** 40),
-  };
-  const appOptions = {
-    modelSource: source,
-    maxBatch: parseIntegerFlag(values['max-batch'], '--max-batch', 1, 4096),
-    maxWaitMs: parseIntegerFlag(values['max-wait-ms'], '--max-wait-ms', 0, 60_000),
-    eagerBatching: !values['fixed-wait'],
-    maxQueue: parseIntegerFlag(values['max-queue'], '--max-queue', 1, 1_000_000),
-    requestTimeoutMs: parseIntegerFlag(values['timeout-ms'], '--timeout-ms', 1, 3_600_000),
-    maxBodyBytes: parseIntegerFlag(values['max-body-mb'], '--max-body-mb', 1, 2047) * 1024 * 1024,
-    predictionLog,
-    predictionLogFlushMs: flushMs,
-    driftReference: driftReferenceFor(values.reference, source),
-    driftWindow: parseIntegerFlag(values['drift-window'], '--drift-window', 1, 1_000_000),
-  };
-  const shutdownTimeoutMs = parseIntegerFlag(values['shutdown-timeout-ms'], '--shutdown-timeout-ms', 0, 3_600_000);
-
+  const { source, port, host } = flags;
   // A missing local checkpoint is the common mistake: say so before listening.
   try {
     await checkModelSource(source);
@@ -93,47 +112,33 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const logger = jsonLineLogger();
   // Listen while the model loads (a gs:// download can take a while):
   // /health answers at once, /ready turns 200 when the model is in.
-  let warmupMs = 0;
-  const loading = loadModel(source, classifierOptions).then(async ({ classifier: c }) => {
-    // The first forward pass builds the optimised graph (hundreds of ms):
-    // pay for it before /ready says yes, not in the first user's request.
-    const started = performance.now();
-    try {
-      await c.predictPixels([new Uint8Array(c.imageSize * c.imageSize * 3)]);
-    } catch (error) {
-      await c.dispose();
-      throw error;
-    }
-    warmupMs = Math.round(performance.now() - started);
-    return c;
-  });
-  let classifier: Classifier | undefined;
-  loading.then((c) => (classifier = c), () => {});
-  const app = createApp({ ...appOptions, classifier: loading, logger, processMetrics: true });
+  const loading = loadWarm(source, flags.classifier);
+  const app = createApp({ ...flags.app, classifier: loading.then((l) => l.classifier), logger, processMetrics: true });
   let server;
   try {
-    server = await startServer(app, { port, host, shutdownTimeoutMs, handleSignals: true, logger });
+    server = await startServer(app, { port, host, shutdownTimeoutMs: flags.shutdownTimeoutMs, handleSignals: true, logger });
   } catch (error) {
     // Port taken, say: do not leave the model loading behind.
-    await loading.then((c) => c.dispose(), () => {});
+    await loading.then((l) => l.classifier.dispose(), () => {});
     throw new UsageError(`cannot listen on ${host}:${port}: ${(error as Error).message}`, 1);
   }
   try {
-    try {
-      await app.loaded;
-    } catch (error) {
-      await server.close();
-      const message = (error as Error).message;
-      throw new UsageError(error instanceof ModelSourceError ? message : `cannot load the model ${source}: ${message}`, 1);
-    }
+    await app.loaded;
+  } catch (error) {
+    await server.close();
+    const message = (error as Error).message;
+    throw new UsageError(error instanceof ModelSourceError ? message : `cannot load the model ${source}: ${message}`, 1);
+  }
+  const { classifier: c, warmupMs } = await loading;
+  try {
     logger({
       severity: 'INFO',
-      message: `model ${source} loaded: ${classifier!.info.classes.length} classes, ${classifier!.info.imageSize}px, ${classifier!.device}, warm-up ${warmupMs} ms`,
-      predictions: predictionLog ?? 'off',
+      message: `model ${source} loaded: ${c.info.classes.length} classes, ${c.info.imageSize}px, ${c.device}, warm-up ${warmupMs} ms`,
+      predictions: flags.app.predictionLog ?? 'off',
     });
     await server.closed;
   } finally {
-    await classifier?.dispose();
+    await c.dispose();
   }
   return 0;
 }

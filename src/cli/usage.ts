@@ -1,4 +1,6 @@
 // Help texts, one per command, printed by `torchdog --help` and `torchdog <command> --help`.
+import type { ServeDefaults } from '../serve/index.js';
+
 export const MAIN_USAGE = `torchdog — train, serve and monitor a ResNet18 image classifier on LibTorch
 
 Usage: torchdog <command> [options]
@@ -71,7 +73,13 @@ Options:
   --batch N            images per forward pass                        [default: 32]
 `;
 
-export const SERVE_USAGE = `Usage: torchdog serve [--model M] [--port P] [--host H] [options]
+/**
+ * `torchdog serve --help`, its defaults from SERVE_DEFAULTS (passed in, so
+ * that this file, which every command loads, does not load the service).
+ */
+export function serveUsage(d: ServeDefaults): string {
+  const col = (text: string | number) => `[default: ${text}]`;
+  return `Usage: torchdog serve [--model M] [--port P] [--host H] [options]
 
 Serves a checkpoint over HTTP: GET / (a page to try images), GET /health,
 GET /ready, POST /predict (multipart field 'data' or 'file', or the raw image
@@ -81,28 +89,29 @@ requests, answers those in progress and flushes the prediction log.
 
 Options:
   --model, -m M            checkpoint path or gs://BUCKET/PATH
-                           [default: $TORCHDOG_MODEL, else runs/latest/model.safetensors]
-  --port P                 TCP port, 0 = any free one             [default: $PORT, else 8080]
-  --host H                 address to listen on                   [default: $HOST, else 0.0.0.0]
+                           ${col(`$TORCHDOG_MODEL, else ${d.model}`)}
+  --port P                 TCP port, 0 = any free one             ${col(`$PORT, else ${d.port}`)}
+  --host H                 address to listen on                   ${col(`$HOST, else ${d.host}`)}
   --device DEVICE          cpu, cuda, cuda:N or auto              [default: auto]
   --threads N              LibTorch threads, 0 = one per core     [default: 0]
-  --max-batch N            most images per forward pass           [default: 32]
-  --max-wait-ms N          longest an image waits to share a pass [default: 20]
+  --max-batch N            most images per forward pass           ${col(d.maxBatch)}
+  --max-wait-ms N          longest an image waits to share a pass ${col(d.maxWaitMs)}
                            (only while other requests are on their way, unless --fixed-wait)
   --fixed-wait             always wait --max-wait-ms for company, even when none is coming
-  --max-queue N            predictions in progress before 503     [default: 64]
-  --timeout-ms N           budget per prediction, then 503        [default: 30000]
-  --max-body-mb N          largest request body in MiB (413)      [default: 10]
-  --max-pixels N           largest image width*height (413)       [default: 40000000]
+  --max-queue N            predictions in progress before 503     ${col(d.maxQueue)}
+  --timeout-ms N           budget per prediction, then 503        ${col(d.requestTimeoutMs)}
+  --max-body-mb N          largest request body in MiB (413)      ${col(d.maxBodyBytes / 2 ** 20)}
+  --max-pixels N           largest image width*height (413)       ${col(d.maxPixels)}
   --predictions TARGET     prediction log for drift monitoring: FILE.jsonl, gs://BUCKET/PREFIX
-                           or none          [default: $TORCHDOG_PREDICTIONS, else predictions.jsonl]
-  --flush-ms N             prediction-log flush interval          [default: 1000; 30000 for gs://]
+                           or none          ${col(`$TORCHDOG_PREDICTIONS, else ${d.predictions}`)}
+  --flush-ms N             prediction-log flush interval          ${col(`${d.predictionLogFlushMs}; ${d.gcsPredictionLogFlushMs} for gs://`)}
   --reference FILE         training features for GET /drift (a run's reference.jsonl or run dir), or none
                            [default: reference.jsonl beside a local --model, if present]
-  --drift-window N         GET /drift compares this many most recent predictions [default: 1000]
-  --shutdown-timeout-ms N  longest a stop waits for requests      [default: 10000]
+  --drift-window N         GET /drift compares this many most recent predictions ${col(d.driftWindow)}
+  --shutdown-timeout-ms N  longest a stop waits for requests      ${col(d.shutdownTimeoutMs)}
   --help, -h               show this help
 `;
+}
 
 export const DRIFT_USAGE = `Usage: torchdog drift --reference R --current C [--window N] [--html FILE]
 

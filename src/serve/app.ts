@@ -3,6 +3,7 @@
 // drift window, per-request observation). No sockets here: tests call
 // app.request(); src/serve/server.ts listens.
 import { Hono } from 'hono';
+import { SERVE_DEFAULTS } from './defaults.js';
 import { ServeError, unavailable } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { errorJson, observe, type AppEnv } from './observe.js';
@@ -23,7 +24,7 @@ export type TorchdogApp = Hono<AppEnv> & {
   readonly loaded: Promise<void>;
   /**
    * Stops taking predictions (503, /ready 503), waits for admitted ones to be
-   * answered (at most `timeoutMs`, default 30 s),
+   * answered (at most `timeoutMs`, default SERVE_DEFAULTS.shutdownTimeoutMs),
    * then flushes the prediction log. Idempotent.
    */
   shutdown(options?: { timeoutMs?: number }): Promise<ShutdownResult>;
@@ -64,7 +65,7 @@ export function createApp(options: AppOptions): TorchdogApp {
   return Object.assign(app, {
     registry: metrics.registry,
     loaded: model.loaded,
-    shutdown: (o?: { timeoutMs?: number }) => (shuttingDown ??= shutdown(parts, o?.timeoutMs ?? 30_000)),
+    shutdown: (o?: { timeoutMs?: number }) => (shuttingDown ??= shutdown(parts, o?.timeoutMs ?? SERVE_DEFAULTS.shutdownTimeoutMs)),
   });
 }
 

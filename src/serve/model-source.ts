@@ -3,11 +3,11 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { Classifier, type ClassifierOptions } from '../model/classifier.js';
-import { createStorage, gcsDownload, isGsUri, parseGsUri } from '../cloud/gcs.js';
+import { Classifier, type ClassifierOptions } from '../model/index.js';
+import { createStorage, gcsDownload, isGsUri, parseGsUri } from '../cloud/index.js';
+import { SERVE_DEFAULTS } from './defaults.js';
 
-/** What `torchdog train` points at after a run. */
-export const DEFAULT_MODEL = 'runs/latest/model.safetensors';
+const DEFAULT_MODEL = SERVE_DEFAULTS.model;
 
 export class ModelSourceError extends Error {
   readonly code = 'ERR_MODEL_NOT_FOUND';

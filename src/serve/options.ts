@@ -1,20 +1,23 @@
 // createApp's options: what each means, and the one check of them all
-// (errors name the option, as sharp's do), and their defaults.
+// (errors name the option, as sharp's do). Defaults come from SERVE_DEFAULTS.
 import type { FeatureRecord } from '../drift/index.js';
 import { expectBoolean, expectInteger, expectKnownKeys, expectNumber, invalid, withoutUndefined } from '../util/validate.js';
+import { SERVE_DEFAULTS } from './defaults.js';
 import type { Logger } from './log.js';
 import { PredictionLog, type PredictionSink } from './prediction-log.js';
 import type { ServeClassifier } from './served-model.js';
+
+const D = SERVE_DEFAULTS;
 
 export interface AppOptions {
   /** The model, or a promise of it: /ready and /predict answer 503 until it settles. */
   classifier: ServeClassifier | Promise<ServeClassifier>;
   /** Where the model came from (path or gs:// URI), for /ready, answers and metrics. */
   modelSource?: string;
-  /** Most images per forward pass. Default 32. */
+  /** Most images per forward pass. Default in {@link SERVE_DEFAULTS}. */
   maxBatch?: number;
   /**
-   * Longest a decoded image waits for others to share its pass. Default 20 ms.
+   * Longest a decoded image waits for others to share its pass. Default in {@link SERVE_DEFAULTS}.
    * With `eagerBatching` it waits only while other admitted requests are
    * still reading or decoding: then long enough for a burst of concurrent
    * requests to finish decoding (8 photos on 2 cores: about 13 ms) and share
@@ -24,51 +27,51 @@ export interface AppOptions {
   /**
    * A batch leaves as soon as no other admitted request is on its way to the
    * queue, instead of waiting out maxWaitMs for company that is not coming
-   * (a lone request pays no batching delay). Default true.
+   * (a lone request pays no batching delay). Default in {@link SERVE_DEFAULTS}.
    */
   eagerBatching?: boolean;
-  /** Most predictions admitted at once (reading, decoding, queued, running); more get 503. Default 64. */
+  /** Most predictions admitted at once (reading, decoding, queued, running); more get 503. Default in {@link SERVE_DEFAULTS}. */
   maxQueue?: number;
-  /** Budget of one prediction from admission to answer; past it 503 (or 408 while the body still arrives). Default 30000 ms. */
+  /** Budget of one prediction from admission to answer; past it 503 (or 408 while the body still arrives). Default in {@link SERVE_DEFAULTS}. */
   requestTimeoutMs?: number;
-  /** Largest request body. Default 10 MiB. */
+  /** Largest request body. Default in {@link SERVE_DEFAULTS}. */
   maxBodyBytes?: number;
-  /** Retry-After seconds on 503 answers. Default 1. */
+  /** Retry-After seconds on 503 answers. Default in {@link SERVE_DEFAULTS}. */
   retryAfterSeconds?: number;
   /**
    * Prediction log for drift monitoring: a JSONL path, a gs://bucket/prefix,
    * a sink, or a PredictionLog (then the caller closes it). Default none.
    */
   predictionLog?: string | PredictionSink | PredictionLog | null;
-  /** Milliseconds between prediction-log flushes (when the app creates the log). Default 1000. */
+  /** Milliseconds between prediction-log flushes (when the app creates the log). Default in {@link SERVE_DEFAULTS}. */
   predictionLogFlushMs?: number;
   /** Structured log lines; default JSON lines on stderr; null for none. */
   logger?: Logger | null;
-  /** Also export Node process metrics (CPU, memory, event loop) on /metrics. Default false. */
+  /** Also export Node process metrics (CPU, memory, event loop) on /metrics. Default in {@link SERVE_DEFAULTS}. */
   processMetrics?: boolean;
   /**
    * The training set's drift features (a run's reference.jsonl records), or a
    * promise of them; enables GET /drift. Default none (GET /drift answers 404).
    */
   driftReference?: readonly FeatureRecord[] | Promise<readonly FeatureRecord[]> | null;
-  /** GET /drift compares the reference with this many most recent predictions. Default 1000. */
+  /** GET /drift compares the reference with this many most recent predictions. Default in {@link SERVE_DEFAULTS}. */
   driftWindow?: number;
 }
 
 const APP_DEFAULTS = {
   modelSource: undefined as string | undefined,
-  maxBatch: 32,
-  maxWaitMs: 20,
-  eagerBatching: true,
-  maxQueue: 64,
-  requestTimeoutMs: 30_000,
-  maxBodyBytes: 10 * 1024 * 1024,
-  retryAfterSeconds: 1,
+  maxBatch: D.maxBatch,
+  maxWaitMs: D.maxWaitMs,
+  eagerBatching: D.eagerBatching,
+  maxQueue: D.maxQueue,
+  requestTimeoutMs: D.requestTimeoutMs,
+  maxBodyBytes: D.maxBodyBytes,
+  retryAfterSeconds: D.retryAfterSeconds,
   predictionLog: null as AppOptions['predictionLog'],
-  predictionLogFlushMs: 1000,
-  processMetrics: false,
+  predictionLogFlushMs: D.predictionLogFlushMs,
+  processMetrics: D.processMetrics,
   driftReference: null as AppOptions['driftReference'],
-  driftWindow: 1000,
+  driftWindow: D.driftWindow,
 };
 
 const OPTION_KEYS = ['classifier', 'logger', ...Object.keys(APP_DEFAULTS)];

@@ -6,7 +6,8 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { expectInteger, invalid } from '../util/validate.js';
-import { createStorage, gcsUploadBytes, isGsUri, parseGsUri } from '../cloud/gcs.js';
+import { createStorage, gcsUploadBytes, isGsUri, parseGsUri } from '../cloud/index.js';
+import { SERVE_DEFAULTS } from './defaults.js';
 
 export interface PredictionRecord {
   time: string;
@@ -72,9 +73,9 @@ export function sinkFor(target: string): PredictionSink {
 }
 
 export interface PredictionLogOptions {
-  /** Milliseconds between flushes. Default 1000. */
+  /** Milliseconds between flushes. Default in {@link SERVE_DEFAULTS}. */
   flushIntervalMs?: number;
-  /** Records held at most; beyond, new ones are dropped and counted. Default 10000. */
+  /** Records held at most; beyond, new ones are dropped and counted. Default in {@link SERVE_DEFAULTS}. */
   maxBuffer?: number;
   /** Called with the number of records each time some are dropped. */
   onDrop?: (count: number) => void;
@@ -104,8 +105,8 @@ export class PredictionLog {
     private readonly options: PredictionLogOptions = {},
   ) {
     if (typeof sink?.write !== 'function') throw invalid('sink', 'a PredictionSink (an object with write(lines, count))', sink);
-    this.maxBuffer = expectInteger(options.maxBuffer ?? 10_000, 'predictionLog.maxBuffer', 1);
-    const interval = expectInteger(options.flushIntervalMs ?? 1000, 'predictionLog.flushIntervalMs', 1);
+    this.maxBuffer = expectInteger(options.maxBuffer ?? SERVE_DEFAULTS.predictionLogMaxBuffer, 'predictionLog.maxBuffer', 1);
+    const interval = expectInteger(options.flushIntervalMs ?? SERVE_DEFAULTS.predictionLogFlushMs, 'predictionLog.flushIntervalMs', 1);
     this.timer = setInterval(() => void this.flush(), interval);
     // The log must never be what keeps a finished process alive.
     this.timer.unref();
@@ -163,7 +164,7 @@ export class PredictionLog {
    * then writes once more. Records still unwritten after `timeoutMs` (a sink
    * that hangs) or after a failed last write are counted as dropped.
    */
-  async close(timeoutMs = 10_000): Promise<void> {
+  async close(timeoutMs = SERVE_DEFAULTS.shutdownTimeoutMs): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);

@@ -6,14 +6,15 @@ import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { expectInteger, expectString, invalid } from '../util/validate.js';
 import type { ShutdownResult, TorchdogApp } from './app.js';
+import { SERVE_DEFAULTS } from './defaults.js';
 import { jsonLineLogger, type Logger } from './log.js';
 
 export interface ServerOptions {
-  /** Default 8080; 0 picks a free port. */
+  /** 0 picks a free port. Default in {@link SERVE_DEFAULTS}. */
   port?: number;
-  /** Default 0.0.0.0 (what a container needs); 127.0.0.1 for local only. */
+  /** Default in {@link SERVE_DEFAULTS} (what a container needs); 127.0.0.1 for local only. */
   host?: string;
-  /** Longest a stop waits for admitted predictions. Default 10000 ms (Cloud Run's SIGTERM grace). */
+  /** Longest a stop waits for admitted predictions. Default in {@link SERVE_DEFAULTS} (why: see there). */
   shutdownTimeoutMs?: number;
   /** Stop gracefully on SIGTERM and SIGINT. Default false (the CLI turns it on). */
   handleSignals?: boolean;
@@ -31,9 +32,9 @@ export interface RunningServer {
 }
 
 export async function startServer(app: TorchdogApp, options: ServerOptions = {}): Promise<RunningServer> {
-  const port = expectInteger(options.port ?? 8080, 'options.port', 0, 65535);
-  const host = expectString(options.host ?? '0.0.0.0', 'options.host');
-  const timeoutMs = expectInteger(options.shutdownTimeoutMs ?? 10_000, 'options.shutdownTimeoutMs', 0);
+  const port = expectInteger(options.port ?? SERVE_DEFAULTS.port, 'options.port', 0, 65535);
+  const host = expectString(options.host ?? SERVE_DEFAULTS.host, 'options.host');
+  const timeoutMs = expectInteger(options.shutdownTimeoutMs ?? SERVE_DEFAULTS.shutdownTimeoutMs, 'options.shutdownTimeoutMs', 0);
   const log = options.logger ?? jsonLineLogger();
   if (typeof log !== 'function') throw invalid('options.logger', 'a function', log);
 
