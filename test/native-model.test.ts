@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { Model, createModel, cudaAvailable, readCheckpoint, loadWeights, saveCheckpoint, Classifier, InvalidArgumentError } from '../src/index.ts';
 import { randomPixels } from './helpers/images.ts';
-import { TEST_INFO, tempDir } from './helpers/checkpoint.ts';
+import { TEST_INFO, tempDir, writeRandomCheckpoint } from './helpers/checkpoint.ts';
 
 const norm = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
 const SIZE = 64;
@@ -40,6 +40,7 @@ test('a model reports its shape and checks every argument by name before native 
     refused(() => model.setTraining('yes' as unknown as boolean), /Expected a boolean for training/);
     refused(() => model.setOptimizer({ name: 'rmsprop' as 'adam' }), /Expected one of 'adam', 'adamw', 'sgd' for optimizer\.name/);
     refused(() => model.setOptimizer({ lr: -1 }), /optimizer\.lr/);
+    refused(() => model.setOptimizer({ name: 'sgd', momentum: 0, nesterov: true }), /Expected a number > 0 with nesterov: true for optimizer\.momentum/);
     refused(() => model.setOptimizer({ momentum: 0.9, beta: 0.5 } as never), /Unknown option optimizer\.beta/);
     refused(() => model.setTensors([{ name: 'fc.bias', dtype: 'F32', shape: [1.5], data: new Uint8Array(4) }]), /tensors\[0\]\.shape\[0\]/);
     // What only the engine knows: the network's own tensor names, shapes and dtypes.
@@ -58,6 +59,29 @@ test('a model reports its shape and checks every argument by name before native 
   assert.throws(() => model.forward(batch(1, 1), norm), /Model\.forward: the model has been disposed/);
   assert.throws(() => model.getTensors(), /Model\.getTensors: the model has been disposed/);
   await model.dispose(); // idempotent
+});
+
+test('a rejection from the engine carries the caller\'s stack, its message and its code', async () => {
+  await using model = await Model.create({ numClasses: 2, device: 'cpu', threads: 1 });
+  const error = await model.setTensors([{ name: 'fc.bias', dtype: 'F32', shape: [5], data: new Uint8Array(20) }]).then(
+    () => assert.fail('setTensors accepted a head of 5 classes'),
+    (e: Error & { code?: string }) => e,
+  );
+  assert.match(error.message, /tensor 'fc\.bias': expected shape \[2\] but received \[5\]/);
+  assert.equal(error.code, 'ERR_TORCHDOG_INVALID_ARGUMENT');
+  assert.match(error.stack!, /native-model\.test\.ts/, 'the stack names the calling file');
+});
+
+test('dispose() rejects what has not started, with ERR_TORCHDOG_DISPOSED', async () => {
+  const model = await Model.create({ numClasses: 2, device: 'cpu', threads: 1 });
+  const images = batch(8, 9);
+  const queued = [model.forward(images, norm), model.forward(images, norm), model.forward(images, norm)].map((p) =>
+    p.then(() => 'done', (e: Error & { code?: string }) => `${e.code}: ${e.message}`),
+  );
+  await model.dispose();
+  const outcomes = await Promise.all(queued);
+  assert.equal(outcomes.at(-1), 'ERR_TORCHDOG_DISPOSED: Model.forward: the model was disposed before this operation ran');
+  assert.ok(outcomes.every((o) => o === 'done' || o.startsWith('ERR_TORCHDOG_DISPOSED')), outcomes.join('; '));
 });
 
 test('the Model keeps its engine handle out of reach', async () => {
@@ -172,8 +196,9 @@ test('operations on one model run one at a time, in call order', async () => {
     model.forward(images, norm).then(() => order.push('forward')),
     model.setLearningRate(0.01).then(() => order.push('lr')),
     model.evalStep(images, labels, norm).then(() => order.push('eval')),
-    model.dispose().then(() => order.push('dispose')),
   ]);
+  const disposed = model.dispose().then(() => order.push('dispose'));
+  await disposed;
   assert.deepEqual(order, ['train', 'forward', 'lr', 'eval', 'dispose']);
 });
 
@@ -208,4 +233,18 @@ test('the optimised inference graph matches the eager model and follows weight c
   } finally {
     await model.dispose();
   }
+});
+
+test('class names that are Object.prototype keys stay keys of probabilities', async () => {
+  const dir = await tempDir();
+  const path = join(dir, 'proto.safetensors');
+  const classes = ['__proto__', 'constructor', 'toString'];
+  await writeRandomCheckpoint(path, { ...TEST_INFO, classes, imageSize: SIZE });
+  await using classifier = await Classifier.load(path, { device: 'cpu', threads: 1 });
+  const [prediction] = await classifier.predictPixels([randomPixels(1, SIZE, 3)]);
+  assert.deepEqual(Object.keys(prediction!.probabilities), classes);
+  const total = classes.reduce((sum, name) => sum + Object.getOwnPropertyDescriptor(prediction!.probabilities, name)!.value, 0);
+  assert.ok(Math.abs(total - 1) < 1e-5, `probabilities sum to ${total}`);
+  assert.ok(classes.includes(prediction!.category));
+  assert.equal(JSON.parse(JSON.stringify(prediction)).probabilities.__proto__ !== undefined, true);
 });

@@ -104,11 +104,11 @@ export class Classifier {
 
   private toPrediction(row: Float32Array): Prediction {
     let best = 0;
-    const probabilities: Record<string, number> = {};
-    this.info.classes.forEach((name, c) => {
-      probabilities[name] = row[c]!;
-      if (row[c]! > row[best]!) best = c;
+    row.forEach((p, c) => {
+      if (p > row[best]!) best = c;
     });
+    // fromEntries defines own properties, so a class named "__proto__" is a key like any other.
+    const probabilities = Object.fromEntries(this.info.classes.map((name, c) => [name, row[c]!]));
     return { category: this.info.classes[best]!, probability: row[best]!, probabilities };
   }
 

@@ -97,11 +97,22 @@ export function setTf32(allowed: boolean): void {
 }
 
 /**
+ * Engines built and not yet freed, and model threads running, in this process:
+ * a leak test drives both back to where they started.
+ */
+export function engineCounts(): { engines: number; executors: number } {
+  return loadNative().liveCounts();
+}
+
+/**
  * A ResNet18 on LibTorch. Every method that computes returns a Promise and
  * runs on the model's own native thread, one operation at a time in call
  * order, so training and inference never race on it. Argument errors throw
  * synchronously (InvalidArgumentError naming the parameter); calls after
- * dispose() throw.
+ * dispose() throw. Rejections carry `code`: ERR_TORCHDOG_INVALID_ARGUMENT
+ * (the engine refused a value, e.g. a tensor of another shape),
+ * ERR_TORCHDOG_NATIVE (LibTorch failed) or ERR_TORCHDOG_DISPOSED (dispose()
+ * came before the operation started).
  */
 export class Model {
   readonly #native: NativeModel;
@@ -144,66 +155,66 @@ export class Model {
   /** Logits and softmax probabilities in the current train/eval mode, without gradients. */
   forward(images: ImageBatch, normalization: Normalization): Promise<ForwardResult> {
     this.#alive('forward');
-    return this.#native.forward(checkImages(images), checkNormalization(normalization));
+    return this.#run(this.#native.forward(checkImages(images), checkNormalization(normalization)));
   }
 
   /** Forward, cross-entropy, backward, optimizer step; leaves the model in train mode. */
   trainStep(images: ImageBatch, labels: Int32Array, normalization: Normalization): Promise<StepResult> {
     this.#alive('trainStep');
     const batch = checkImages(images);
-    return this.#native.trainStep(batch, this.#checkLabels(labels, batch.count), checkNormalization(normalization));
+    return this.#run(this.#native.trainStep(batch, this.#checkLabels(labels, batch.count), checkNormalization(normalization)));
   }
 
   /** Loss and predictions without gradients; leaves the model in eval mode. */
   evalStep(images: ImageBatch, labels: Int32Array, normalization: Normalization): Promise<EvalResult> {
     this.#alive('evalStep');
     const batch = checkImages(images);
-    return this.#native.evalStep(batch, this.#checkLabels(labels, batch.count), checkNormalization(normalization));
+    return this.#run(this.#native.evalStep(batch, this.#checkLabels(labels, batch.count), checkNormalization(normalization)));
   }
 
   /** Replaces the optimizer (and its state); unset fields take Adam's defaults. */
   setOptimizer(options: OptimizerOptions = {}): Promise<void> {
     this.#alive('setOptimizer');
-    return this.#native.setOptimizer(resolveOptimizer(options));
+    return this.#run(this.#native.setOptimizer(resolveOptimizer(options)));
   }
 
   setLearningRate(lr: number): Promise<void> {
     this.#alive('setLearningRate');
-    return this.#native.setLearningRate(expectNumber(lr, 'lr', 0, MAX_LR));
+    return this.#run(this.#native.setLearningRate(expectNumber(lr, 'lr', 0, MAX_LR)));
   }
 
   /** The optimizer's state tensors, for an exact resume. */
   getOptimizerState(): Promise<Tensor[]> {
     this.#alive('getOptimizerState');
-    return this.#native.getOptimizerState();
+    return this.#run(this.#native.getOptimizerState());
   }
 
   setOptimizerState(state: readonly Tensor[]): Promise<void> {
     this.#alive('setOptimizerState');
-    return this.#native.setOptimizerState(checkTensorList(state, 'state'));
+    return this.#run(this.#native.setOptimizerState(checkTensorList(state, 'state')));
   }
 
   /** Every parameter and BatchNorm buffer, by torchvision name, copied to the CPU. */
   getTensors(): Promise<Tensor[]> {
     this.#alive('getTensors');
-    return this.#native.getTensors();
+    return this.#run(this.#native.getTensors());
   }
 
   /** All-or-nothing: every tensor is checked against the network before any is written. */
   setTensors(tensors: readonly Tensor[]): Promise<void> {
     this.#alive('setTensors');
-    return this.#native.setTensors(checkTensorList(tensors, 'tensors'));
+    return this.#run(this.#native.setTensors(checkTensorList(tensors, 'tensors')));
   }
 
   /** LibTorch intra-op threads for this model; 0 = one per hardware thread. */
   setThreads(threads: number): Promise<void> {
     this.#alive('setThreads');
-    return this.#native.setThreads(expectInteger(threads, 'threads', 0, MAX_THREADS));
+    return this.#run(this.#native.setThreads(expectInteger(threads, 'threads', 0, MAX_THREADS)));
   }
 
   setTraining(training: boolean): Promise<void> {
     this.#alive('setTraining');
-    return this.#native.setTraining(expectBoolean(training, 'training'));
+    return this.#run(this.#native.setTraining(expectBoolean(training, 'training')));
   }
 
   /**
@@ -212,19 +223,19 @@ export class Model {
    */
   setInferenceGraph(enabled: boolean): Promise<void> {
     this.#alive('setInferenceGraph');
-    return this.#native.setInferenceGraph(expectBoolean(enabled, 'enabled'));
+    return this.#run(this.#native.setInferenceGraph(expectBoolean(enabled, 'enabled')));
   }
 
   /** bf16 autocast in trainStep/evalStep (CUDA, or CPUs with bf16); default false. */
   setMixedPrecision(enabled: boolean): Promise<void> {
     this.#alive('setMixedPrecision');
-    return this.#native.setMixedPrecision(expectBoolean(enabled, 'enabled'));
+    return this.#run(this.#native.setMixedPrecision(expectBoolean(enabled, 'enabled')));
   }
 
   /** Reseeds the model's random source (dropout-free ResNet: only future initialisations). */
   seed(seed: number): Promise<void> {
     this.#alive('seed');
-    return this.#native.seed(expectInteger(seed, 'seed', 0, Number.MAX_SAFE_INTEGER));
+    return this.#run(this.#native.seed(expectInteger(seed, 'seed', 0, Number.MAX_SAFE_INTEGER)));
   }
 
   /** Lets the running operation finish, rejects the queued ones, frees the engine. Idempotent. */
@@ -236,6 +247,21 @@ export class Model {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.dispose();
+  }
+
+  /**
+   * A rejection comes from the model's thread with no JavaScript frames; give
+   * it the caller's stack (taken now, before the call goes native), as sharp
+   * does, keeping the native message and code.
+   */
+  #run<T>(operation: Promise<T>): Promise<T> {
+    const origin = new Error();
+    return operation.catch((error: unknown) => {
+      if (error instanceof Error && origin.stack) {
+        error.stack = `${error.name}: ${error.message}\n${origin.stack.split('\n').slice(2).join('\n')}`;
+      }
+      throw error;
+    });
   }
 
   #alive(method: string): void {
@@ -284,11 +310,17 @@ function resolveOptimizer(options: OptimizerOptions): NativeOptimizerOptions {
     lr: expectNumber(o.lr, 'optimizer.lr', 0, MAX_LR),
     weightDecay: expectNumber(o.weightDecay, 'optimizer.weightDecay', 0, 1000),
     momentum: name === 'sgd' ? expectNumber(o.momentum, 'optimizer.momentum', 0, 1) : 0,
-    nesterov: name === 'sgd' ? expectBoolean(o.nesterov, 'optimizer.nesterov') : false,
+    nesterov: name === 'sgd' ? expectNesterov(o.nesterov, o.momentum) : false,
     beta1: expectNumber(o.betas[0], 'optimizer.betas[0]', 0, 0.999999),
     beta2: expectNumber(o.betas[1], 'optimizer.betas[1]', 0, 0.999999999),
     eps: expectNumber(o.eps, 'optimizer.eps', 0, 1),
   };
+}
+
+function expectNesterov(nesterov: unknown, momentum: unknown): boolean {
+  // LibTorch's SGD requires momentum > 0 with Nesterov's update.
+  if (expectBoolean(nesterov, 'optimizer.nesterov') && momentum === 0) throw invalid('optimizer.momentum', 'a number > 0 with nesterov: true', momentum);
+  return nesterov as boolean;
 }
 
 function checkImages(images: ImageBatch): ImageBatch {
