@@ -11,6 +11,7 @@ import { checkAppOptions, type AppOptions } from './options.js';
 import { PAGE_HEADERS, PAGE_HTML } from './page.js';
 import { assemble, type AppParts } from './parts.js';
 import { predictRoute } from './predict.js';
+import { notServing } from './served-model.js';
 
 export interface ShutdownResult {
   /** True when every admitted prediction was answered within the timeout. */
@@ -40,10 +41,9 @@ export function createApp(options: AppOptions): TorchdogApp {
     .get('/', (c) => c.html(PAGE_HTML, 200, PAGE_HEADERS))
     .get('/health', (c) => c.json({ status: 'ok' }))
     .get('/ready', (c) => {
-      if (gate.closed) throw unavailable('ERR_SHUTTING_DOWN', 'the service is shutting down', retry);
-      if (model.loadError) throw unavailable('ERR_NOT_READY', `the model failed to load: ${model.loadError.message}`, retry);
-      if (!model.current) throw unavailable('ERR_NOT_READY', 'the model is still loading', retry);
-      return c.json({ status: 'ready', model: model.current.description });
+      const refusal = notServing(model, gate.closed, retry, true);
+      if (refusal) throw refusal;
+      return c.json({ status: 'ready', model: model.current!.description });
     })
     .get('/drift', (c) => {
       if (!drift) throw new ServeError(404, 'ERR_NO_REFERENCE', "no drift reference: start the service with the run's reference.jsonl (serve --reference)");

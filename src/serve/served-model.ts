@@ -4,7 +4,7 @@
 import { createMiddleware } from 'hono/factory';
 import type { CheckpointInfo, Prediction } from '../model/index.js';
 import { Batcher } from './batcher.js';
-import { unavailable } from './errors.js';
+import { unavailable, type ServeError } from './errors.js';
 import type { Metrics } from './metrics.js';
 
 /** What the service needs of a model; a {@link Classifier} is one. */
@@ -102,6 +102,20 @@ function describeModel(classifier: ServeClassifier, source: string | undefined):
   };
 }
 
+/**
+ * Why the service cannot take a prediction now, as a 503 with Retry-After:
+ * shutting down, or the model not in (with `why`, the load error's message,
+ * for /ready; a client of /predict is told that, not why). Undefined when it can.
+ */
+export function notServing(model: ServedModel, closing: boolean, retryAfterSeconds: number, why = false): ServeError | undefined {
+  if (closing) return unavailable('ERR_SHUTTING_DOWN', 'the service is shutting down', retryAfterSeconds);
+  if (model.loadError) {
+    return unavailable('ERR_NOT_READY', `the model failed to load${why ? `: ${model.loadError.message}` : ''}`, retryAfterSeconds);
+  }
+  if (!model.current) return unavailable('ERR_NOT_READY', 'the model is still loading', retryAfterSeconds);
+  return undefined;
+}
+
 export interface ServingOptions {
   model: ServedModel;
   /** True once the service is shutting down. */
@@ -115,13 +129,11 @@ export interface ServingOptions {
  * shutting down, model loaded), else 503 with Retry-After. Sets `c.var.served`.
  */
 export function serving(options: ServingOptions) {
-  const { model, closing, retryAfterSeconds: retry } = options;
+  const { model, closing, retryAfterSeconds } = options;
   return createMiddleware<{ Variables: { served: InService } }>(async (c, next) => {
-    if (closing()) throw unavailable('ERR_SHUTTING_DOWN', 'the service is shutting down', retry);
-    if (!model.current) {
-      throw unavailable('ERR_NOT_READY', model.loadError ? 'the model failed to load' : 'the model is still loading', retry);
-    }
-    c.set('served', model.current);
+    const refusal = notServing(model, closing(), retryAfterSeconds);
+    if (refusal) throw refusal;
+    c.set('served', model.current!);
     await next();
   });
 }
