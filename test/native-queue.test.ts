@@ -11,13 +11,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { loadNative } from '../src/native.ts';
+import { Model, engineCounts } from '../src/index.ts';
 import { encodeImage, randomPixels } from './helpers/images.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const norm = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
 const batch = (count: number, size: number, seed = 1) => ({ data: randomPixels(count, size, seed), count, height: size, width: size });
-const newModel = () => new (loadNative().Model)({ arch: 'resnet18', numClasses: 2, device: 'cpu', seed: 0, threads: 1 });
+const newModel = () => Model.create({ numClasses: 2, device: 'cpu', seed: 0, threads: 1 });
 const disposedBeforeRun = (method: string) => (e: Error & { code?: string }) =>
   e.message === `Model.${method}: the model was disposed before this operation ran` && e.code === 'ERR_TORCHDOG_DISPOSED';
 
@@ -26,13 +26,12 @@ test('busy models park no libuv worker: fs and sharp finish before the first for
   // operation waited in a pool worker, every worker would be parked until a
   // forward pass ended, and the read and the decode could only follow it.
   const poolSize = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-  const models = Array.from({ length: poolSize + 1 }, newModel);
+  const models = await Promise.all(Array.from({ length: poolSize + 1 }, newModel));
   const dir = await mkdtemp(join(tmpdir(), 'torchdog-queue-'));
   try {
     const file = join(dir, 'small.bin');
     await writeFile(file, randomBytes(4096));
     const png = await encodeImage('png', 32, 32);
-    await Promise.all(models.map((m) => m.ready()));
     const images = batch(32, 128);
     const order: string[] = [];
     const started = performance.now();
@@ -49,10 +48,9 @@ test('busy models park no libuv worker: fs and sharp finish before the first for
 });
 
 test('dispose() with operations queued: the running one completes, the queued ones reject, the engine is freed', async () => {
-  const native = loadNative();
-  const before = native.liveCounts();
-  const model = newModel();
-  await model.ready();
+  const before = engineCounts();
+  const model = await newModel();
+  assert.deepEqual(engineCounts(), { engines: before.engines + 1, executors: before.executors + 1 }, 'a model is one engine and one thread');
   const images = batch(8, 64);
   const settled: string[] = [];
   const track = <T>(name: string, p: Promise<T>) =>
@@ -68,7 +66,6 @@ test('dispose() with operations queued: the running one completes, the queued on
   ];
   const disposed = model.dispose();
   assert.equal(model.disposed, true);
-  assert.equal(model.dispose(), disposed, 'dispose() again returns the same promise');
   assert.throws(() => model.forward(images, norm), /^Error: Model\.forward: the model has been disposed$/);
   assert.throws(() => model.setThreads(1), /Model\.setThreads: the model has been disposed/);
   await track('dispose', disposed);
@@ -84,30 +81,23 @@ test('dispose() with operations queued: the running one completes, the queued on
     else assert.ok(!r.ok && disposedBeforeRun(methods[i]!)(r.error), `${methods[i]}: ${!r.ok && r.error.message}`);
   });
   assert.deepEqual(settled, [...methods.map((m, i) => `${m} ${i < ran ? 'fulfilled' : 'rejected'}`), 'dispose fulfilled'], 'settled in call order');
-  assert.deepEqual(native.liveCounts(), before, 'the engine and its thread are gone once dispose() resolves');
+  assert.deepEqual(engineCounts(), before, 'the engine and its thread are gone once dispose() resolves');
+  await model.dispose(); // idempotent: resolves, frees nothing twice
+  assert.deepEqual(engineCounts(), before);
 
-  // The engine's construction is never cancelled: ready() resolves even
-  // when dispose() comes first.
-  const early = newModel();
-  const queued = assert.rejects(early.forward(images, norm), disposedBeforeRun('forward'));
-  await early.dispose();
-  await early.ready();
-  await queued;
-  assert.deepEqual(native.liveCounts(), before);
-
-  const next = newModel();
+  const next = await newModel();
   try {
     const result = await next.forward(batch(2, 64), norm);
     assert.equal(result.probabilities.length, 4);
   } finally {
     await next.dispose();
   }
+  assert.deepEqual(engineCounts(), before);
 });
 
 test('a rejection carries the message and code of what failed, and the queue goes on', async () => {
-  const model = newModel();
+  const model = await newModel();
   try {
-    await model.ready();
     const failing = model.setTensors([{ name: 'fc.weight', dtype: 'F32', shape: [3, 512], data: new Uint8Array(3 * 512 * 4) }]);
     const after = model.forward(batch(1, 64), norm);
     await assert.rejects(failing, (e: Error & { code?: string }) => {
@@ -117,14 +107,30 @@ test('a rejection carries the message and code of what failed, and the queue goe
       return true;
     });
     assert.equal((await after).count, 1);
-    await assert.rejects(model.setThreads(-1), { code: 'ERR_TORCHDOG_INVALID_ARGUMENT', message: 'threads: expected an integer >= 0 but received -1' });
+    // What TypeScript can tell is wrong never reaches the queue.
+    assert.throws(() => model.setThreads(-1), { code: 'ERR_TORCHDOG_INVALID_ARGUMENT', message: 'Expected an integer between 0 and 1024 for threads but received number -1' });
+
+    // A second refusal, queued behind work and ahead of more: the operations
+    // on either side of it are unaffected.
+    const images = batch(2, 64);
+    const labels = new Int32Array([0, 1]);
+    const ahead = model.evalStep(images, labels, norm);
+    const refused = model.setTensors([{ name: 'fc.bias', dtype: 'F32', shape: [5], data: new Uint8Array(20) }]);
+    const behind = [model.trainStep(images, labels, norm), model.evalStep(images, labels, norm)];
+    assert.equal((await ahead).count, 2);
+    await assert.rejects(refused, (e: Error & { code?: string }) => {
+      assert.ok(e instanceof TypeError);
+      assert.equal(e.message, "tensor 'fc.bias': expected shape [2] but received [5]");
+      assert.equal(e.code, 'ERR_TORCHDOG_INVALID_ARGUMENT');
+      return true;
+    });
+    const [trained, evaluated] = await Promise.all(behind);
+    assert.equal(trained!.count, 2);
+    assert.ok(Number.isFinite(trained!.loss));
+    assert.equal(evaluated!.count, 2);
   } finally {
     await model.dispose();
   }
-  const bad = new (loadNative().Model)({ arch: 'vgg' as 'resnet18', numClasses: 2, device: 'cpu', seed: 0, threads: 1 });
-  await assert.rejects(bad.ready(), { code: 'ERR_TORCHDOG_INVALID_ARGUMENT', message: "arch: expected 'resnet18' but received 'vgg'" });
-  await assert.rejects(bad.forward(batch(1, 64), norm), { code: 'ERR_TORCHDOG_NATIVE', message: "the model failed to initialise: arch: expected 'resnet18' but received 'vgg'" });
-  await bad.dispose();
 });
 
 interface ChildRun {

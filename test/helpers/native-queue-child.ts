@@ -12,15 +12,16 @@
 //                    work pending, collect, report the live counts
 //   exit-while-busy  process.exit(0) while a forward runs and more are queued
 //   worker           a worker with busy models is terminated mid-forward
-import { fileURLToPath } from 'node:url';
+//                    (the worker runs the built package, dist/index.js:
+//                    `npm run build` first; npm test's pretest does)
 import { Worker } from 'node:worker_threads';
-import { loadNative } from '../../src/native.ts';
+import { Model, engineCounts } from '../../src/index.ts';
 import { randomPixels } from './images.ts';
 
-const native = loadNative();
 const norm = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
 const batch = (count: number, size: number) => ({ data: randomPixels(count, size, 7), count, height: size, width: size });
-const newModel = () => new native.Model({ arch: 'resnet18', numClasses: 2, device: 'cpu', seed: 0, threads: 1 });
+const options = { numClasses: 2, device: 'cpu', seed: 0, threads: 1 };
+const newModel = () => Model.create(options);
 const say = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
 const outcome = (p: Promise<unknown>) =>
   p.then(
@@ -31,15 +32,13 @@ const outcome = (p: Promise<unknown>) =>
 const mode = process.argv[2];
 
 if (mode === 'dispose') {
-  const idle = newModel();
-  await idle.ready();
+  const idle = await newModel();
   await idle.forward(batch(1, 64), norm);
-  const model = newModel();
-  await model.ready();
+  const model = await newModel();
   const images = batch(8, 64);
   const ops = [model.forward(images, norm), model.forward(images, norm), model.getTensors()].map(outcome);
   await model.dispose();
-  say({ outcomes: await Promise.all(ops), live: native.liveCounts(), done: true });
+  say({ outcomes: await Promise.all(ops), live: engineCounts(), done: true });
   // `idle` is never disposed: it must not keep the process alive, and the
   // environment's teardown frees it.
 } else if (mode === 'gc') {
@@ -47,20 +46,18 @@ if (mode === 'dispose') {
   if (!gc) throw new Error('mode gc needs node --expose-gc');
   let pending: Promise<unknown> | undefined;
   await (async () => {
-    const idle = newModel();
-    await idle.ready();
-    pending = newModel().forward(batch(4, 64), norm); // the handle is dropped at once
+    await newModel(); // an idle model, dropped at once
+    pending = (await newModel()).forward(batch(4, 64), norm); // the model is dropped at once
   })();
   gc(); // the model with work pending must survive this
   await pending;
-  for (let i = 0; i < 20 && native.liveCounts().executors > 0; i++) {
+  for (let i = 0; i < 20 && engineCounts().executors > 0; i++) {
     gc();
     await new Promise((resolve) => setTimeout(resolve, 25)); // finalizers run after the collection
   }
-  say({ live: native.liveCounts(), done: true });
+  say({ live: engineCounts(), done: true });
 } else if (mode === 'exit-while-busy') {
-  const model = newModel();
-  await model.ready();
+  const model = await newModel();
   const images = batch(16, 128);
   void model.forward(images, norm);
   void model.forward(images, norm);
@@ -69,28 +66,30 @@ if (mode === 'dispose') {
     process.exit(0);
   }, 50);
 } else if (mode === 'worker') {
-  // Plain JavaScript: the tsx loader does not reach workers.
-  const addon = process.env.TORCHDOG_ADDON ?? fileURLToPath(new URL('../../build/Release/torchdog.node', import.meta.url));
+  // The worker imports the built package: plain JavaScript, as a user's
+  // worker would, whatever loader this thread runs under.
+  const entry = new URL('../../dist/index.js', import.meta.url).href;
   const worker = new Worker(
     `
     const { parentPort, workerData } = require('node:worker_threads');
-    const native = require(workerData);
-    const norm = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
-    const images = { data: new Uint8Array(16 * 128 * 128 * 3).fill(90), count: 16, height: 128, width: 128 };
-    const newModel = () => new native.Model({ arch: 'resnet18', numClasses: 2, device: 'cpu', seed: 0, threads: 1 });
-    const model = newModel();
-    model.ready().then(() => {
+    import(workerData.entry).then(async ({ Model }) => {
+      const norm = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
+      const images = { data: new Uint8Array(16 * 128 * 128 * 3).fill(90), count: 16, height: 128, width: 128 };
+      const model = await Model.create(workerData.options);
       model.forward(images, norm).catch(() => {});
       model.forward(images, norm).catch(() => {});
-      newModel(); // still building its engine when the worker ends
+      Model.create(workerData.options).catch(() => {}); // still building its engine when the worker ends
       parentPort.postMessage('busy');
     });
     `,
-    { eval: true, workerData: addon },
+    { eval: true, workerData: { entry, options } },
   );
+  worker.once('error', (error) => {
+    throw error;
+  });
   worker.once('message', () => {
     setTimeout(() => {
-      void worker.terminate().then(() => say({ live: native.liveCounts(), done: true }));
+      void worker.terminate().then(() => say({ live: engineCounts(), done: true }));
     }, 50);
   });
 } else {
