@@ -101,6 +101,9 @@ function notWhileRunning(what: string): void {
   if (phase !== 'loading') throw new Error(`${what} was called after ${fileName} finished loading; register tests, hooks and describes at load time (test/helpers/harness.ts)`);
 }
 
+/** Stack frames of this file and of uvu: the same in every failure, so left out of its report. */
+const HARNESS_FRAME = /test\/helpers\/harness\.ts:|node_modules\/uvu\//;
+
 /** Any thrown value as an Error that uvu can print: uvu needs `name`, `message` and `stack`, prints the message and then the stack from its first line break on, and must not try its own diff. */
 function asError(value: unknown, prefix = ''): Error {
   if (value instanceof Error) {
@@ -110,7 +113,8 @@ function asError(value: unknown, prefix = ''): Error {
     const error = new Error(prefix + value.message, { cause: value });
     const stack = typeof value.stack === 'string' ? value.stack : '';
     const frames = stack.search(/\n\s+at /); // after a message of any number of lines
-    error.stack = `Error: ${error.message.split('\n', 1)[0]}${frames >= 0 ? stack.slice(frames) : ''}`;
+    const own = frames >= 0 ? stack.slice(frames).split('\n').filter((line) => !HARNESS_FRAME.test(line)).join('\n') : '';
+    error.stack = `Error: ${error.message.split('\n', 1)[0]}${own}`;
     const operator = (value as { operator?: unknown }).operator;
     if (typeof operator === 'string') Object.assign(error, { operator });
     return error;
@@ -181,6 +185,7 @@ async function runTest(entry: Entry): Promise<void> {
   if (beforeFailure) throw asError(beforeFailure, 'before hook failed: ');
   const label = `test "${entry.name}"`;
   const cleanups: (() => unknown)[] = [];
+  let diagnosed = false;
   let failure: unknown = null;
   try {
     for (const hook of beforeEachHooks) await bounded(`beforeEach hook of ${label}`, hook.timeout, () => hook.fn());
@@ -188,7 +193,11 @@ async function runTest(entry: Entry): Promise<void> {
       entry.fn({
         name: entry.name,
         signal,
-        diagnostic: (message) => process.stdout.write(`\n    # ${message}\n`),
+        diagnostic: (message) => {
+          // On lines of their own under uvu's row of marks.
+          process.stdout.write(`${diagnosed ? '' : '\n'}    # ${message}\n`);
+          diagnosed = true;
+        },
         after: (fn) => void cleanups.push(fn),
       }),
     );
