@@ -16,7 +16,7 @@
 // reason. The last line is `# total T, passed P, failed F, skipped S`
 // (.ci/run reads it); the exit code is 1 when F > 0.
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -81,7 +81,8 @@ for (const file of files) {
   let failed;
   if (total === undefined || passed === undefined || skipped === undefined) {
     failed = 1;
-    failures.push(`${name}: no uvu summary (${exit})`);
+    const hint = /from 'node:test'/.test(readFileSync(file, 'utf8')) ? '; it imports node:test, not ./helpers/harness.ts' : '';
+    failures.push(`${name}: no uvu summary (${exit}${hint})`);
   } else {
     sum.total += total;
     sum.passed += passed;
