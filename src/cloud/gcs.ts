@@ -3,12 +3,10 @@
 // and transfers that fail with errors a user can act on. The client library
 // is imported on first use, so commands that never touch gs:// never load it.
 import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Storage } from '@google-cloud/storage';
+import { replaceAtomically } from '../util/atomic-write.js';
 
 export interface GsLocation {
   bucket: string;
@@ -170,7 +168,6 @@ export async function gcsDownload(
   options: { signal?: AbortSignal; idleTimeoutMs?: number } = {},
 ): Promise<void> {
   const uri = formatGsUri(location);
-  const temp = join(dirname(destination), `.${basename(destination)}.${randomBytes(4).toString('hex')}.tmp`);
   const idleMs = options.idleTimeoutMs ?? 60_000;
   let timer: NodeJS.Timeout | undefined;
   const watch = new PassThrough();
@@ -181,10 +178,10 @@ export async function gcsDownload(
   watch.on('data', arm);
   arm();
   try {
-    await pipeline(gcsReadStream(storage, location), watch, createWriteStream(temp), { signal: options.signal });
-    await rename(temp, destination);
+    await replaceAtomically(destination, (temp) =>
+      pipeline(gcsReadStream(storage, location), watch, createWriteStream(temp, { flags: 'wx' }), { signal: options.signal }),
+    );
   } catch (error) {
-    await rm(temp, { force: true });
     throw toGcsError(error, uri);
   } finally {
     clearTimeout(timer);
