@@ -1,16 +1,31 @@
-// torchdog's public API.
+// torchdog's public API: what the README shows, reached through each
+// folder's face. The addon itself is not part of it (src/model's Model is
+// the one door to the engine).
 export * from './model/index.js';
 export * from './image/index.js';
-export { InvalidArgumentError } from './util/validate.js';
-export { writeFileAtomic } from './util/atomic-write.js';
 export * from './drift/index.js';
-export { train, resumeConfig, TrainError } from './train/train.js';
-export type { TrainSummary, TrainOptions, EpochMetrics } from './train/train.js';
-export { resolveConfig, parseOverrides, loadConfigFile, DEFAULT_CONFIG, ConfigError } from './train/config.js';
-export type { TrainConfig } from './train/config.js';
-export { scanImageFolder, DatasetError } from './data/scan.js';
-export { generateDemoData, ensureDemoData } from './data/demo.js';
 export * from './dvc/index.js';
 export * from './cloud/index.js';
-export { createApp, startServer } from './serve/index.js';
-export type { AppOptions, ServeClassifier, ShutdownResult, TorchdogApp, RunningServer, ServerOptions } from './serve/index.js';
+export { InvalidArgumentError, writeFileAtomic } from './util/index.js';
+export { train, resumeConfig, TrainError, resolveConfig, parseOverrides, loadConfigFile, DEFAULT_CONFIG, ConfigError } from './train/index.js';
+export type {
+  TrainSummary,
+  TrainOptions,
+  TrainConfig,
+  EpochMetrics,
+  TrainEvent,
+  TrainEventListener,
+  DataEvent,
+  PretrainedEvent,
+  RunStartedEvent,
+  StepEvent,
+  EpochEndEvent,
+  CheckpointEvent,
+  EarlyStopEvent,
+  InterruptedEvent,
+  UploadedEvent,
+  WarningEvent,
+} from './train/index.js';
+export { scanImageFolder, DatasetError, generateDemoData, ensureDemoData } from './data/index.js';
+export { createApp, startServer, SERVE_DEFAULTS } from './serve/index.js';
+export type { AppOptions, ServeClassifier, ModelDescription, ShutdownResult, TorchdogApp, RunningServer, ServerOptions, ServeDefaults } from './serve/index.js';

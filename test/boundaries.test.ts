@@ -57,3 +57,35 @@ test('the rule checks can fail: a deep import of the addon is caught', () => {
   assert.ok(ADDON_LOAD.test("require('../build/Release/torchdog.node')"));
   assert.ok(!ADDON_LOAD.test("import { Model } from '../model/index.js';"));
 });
+
+/** `src/<folder>/…` → folder; top-level files of src/ have none. */
+function folderOf(path: string): string | null {
+  const parts = path.split('/');
+  return parts[0] === 'src' && parts.length > 2 ? parts[1]! : null;
+}
+
+/** Imports between src/ folders that do not go through the target folder's index.ts. */
+export function deepImports(path: string, text: string): string[] {
+  const from = folderOf(path);
+  const out: string[] = [];
+  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?\bfrom\s+['"](\.[^'"]+)['"]/g)) {
+    const spec = m[1]!;
+    const target = join(path, '..', spec).split(sep).join('/');
+    const to = folderOf(target);
+    if (to === null || to === from) continue;
+    if (target !== `src/${to}/index.js` && target !== `src/${to}/index.ts`) out.push(`${path}: ${spec}`);
+  }
+  return out;
+}
+
+test('src/ folders reach each other only through their index.ts face', async () => {
+  const offenders = (await files()).filter(({ path }) => path.startsWith('src/')).flatMap(({ path, text }) => deepImports(path, text));
+  assert.deepEqual(offenders, []);
+});
+
+test('the face rule can fail: a deep import between folders is caught, a face import and an import within a folder are not', () => {
+  assert.deepEqual(deepImports('src/serve/app.ts', "import { decodeImage } from '../image/decode.js';"), ['src/serve/app.ts: ../image/decode.js']);
+  assert.deepEqual(deepImports('src/index.ts', "export { train } from './train/train.js';"), ['src/index.ts: ./train/train.js']);
+  assert.deepEqual(deepImports('src/serve/app.ts', "import type { Prediction } from '../model/index.js';\nimport { Batcher } from './batcher.js';"), []);
+  assert.deepEqual(deepImports('src/model/model.ts', "import { loadNative } from '../native.js';"), []);
+});

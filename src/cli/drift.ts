@@ -1,13 +1,13 @@
 import { parseArgs } from 'node:util';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { detectDrift, type DriftReport } from '../drift/detect.js';
-import { readFeatureFile, FeatureFileError } from '../drift/jsonl.js';
-import { renderDriftReport } from '../drift/html.js';
+import { detectDrift, type DriftReport } from '../drift/index.js';
+import { readFeatureFile, FeatureFileError } from '../drift/index.js';
+import { renderDriftReport } from '../drift/index.js';
 import { DRIFT_USAGE } from './usage.js';
 import { UsageError } from './errors.js';
 import { parseIntegerFlag } from './flags.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
+import { writeFileAtomic } from '../util/index.js';
 
 /** Exit status with --fail-on-drift when the dataset drifted (1 stays "the command failed"). */
 const kDriftExitStatus = 3;

@@ -1,11 +1,11 @@
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { readCheckpoint, loadWeights } from '../model/checkpoint.js';
-import { createModel } from '../model/model.js';
-import { scanSplit } from '../data/scan.js';
-import { decodeSet } from '../data/dataset.js';
-import { evaluate } from '../train/evaluate.js';
+import { readCheckpoint, loadWeights } from '../model/index.js';
+import { createModel } from '../model/index.js';
+import { scanSplit } from '../data/index.js';
+import { decodeSet } from '../data/index.js';
+import { evaluate } from '../train/index.js';
 import { EVAL_USAGE } from './usage.js';
 import { UsageError } from './errors.js';
 import { parseIntegerFlag } from './flags.js';

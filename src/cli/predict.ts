@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { Classifier } from '../model/classifier.js';
-import { ImageDecodeError } from '../image/decode.js';
+import { Classifier } from '../model/index.js';
+import { ImageDecodeError } from '../image/index.js';
 import { UsageError } from './errors.js';
 import { PREDICT_USAGE } from './usage.js';
 import { parseIntegerFlag } from './flags.js';

@@ -9,7 +9,7 @@ import {
   DEFAULT_CONFIG, loadConfigFile, parseOverrides, resolveConfig, resumeConfig, train,
   type StepEvent, type TrainConfig, type TrainEvent,
 } from '../train/index.js';
-import { isDirectory, pathExists } from '../util/fs.js';
+import { isDirectory, pathExists } from '../util/index.js';
 import { clock, ProgressBar, type ProgressStream } from './progress.js';
 import { TRAIN_USAGE } from './usage.js';
 import { UsageError } from './errors.js';

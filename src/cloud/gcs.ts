@@ -6,7 +6,7 @@ import { createWriteStream } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Storage } from '@google-cloud/storage';
-import { replaceAtomically } from '../util/atomic-write.js';
+import { replaceAtomically } from '../util/index.js';
 
 export interface GsLocation {
   bucket: string;

@@ -1,7 +1,7 @@
 // Training-time augmentation on decoded uint8 HWC RGB images, seeded:
 // horizontal flip and torchvision's RandomResizedCrop (area scale and
 // aspect ratio ranges, 10 tries then a centre crop), resized back bilinearly.
-import type { Random } from '../util/random.js';
+import type { Random } from '../util/index.js';
 
 export interface AugmentOptions {
   hflip: boolean;

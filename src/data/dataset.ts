@@ -1,8 +1,8 @@
 // Decoded, in-memory image sets for training and evaluation: every image is
 // decoded once per run (in parallel, bounded) and batches are cut from memory.
 import { decodeImage, ImageDecodeError } from '../image/index.js';
-import { mapLimit } from '../util/map-limit.js';
-import type { Random } from '../util/random.js';
+import { mapLimit } from '../util/index.js';
+import type { Random } from '../util/index.js';
 import { augmentInto, type AugmentOptions } from './augment.js';
 import type { Sample } from './scan.js';
 

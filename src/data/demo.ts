@@ -7,8 +7,8 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { mapLimit } from '../util/map-limit.js';
-import { expectInteger, expectKnownKeys, expectNumber, expectString, invalid, withoutUndefined } from '../util/validate.js';
+import { mapLimit } from '../util/index.js';
+import { expectInteger, expectKnownKeys, expectNumber, expectString, invalid, withoutUndefined } from '../util/index.js';
 import { DEMO_CLASSES, demoImageSeed, PAINTER_VERSION, renderDemoImage, type DemoClass } from './demo-painter.js';
 
 export { DEMO_CLASSES, renderDemoImage, type DemoClass } from './demo-painter.js';

@@ -3,8 +3,8 @@
 // val_fraction of train/ (per class) is held out.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Random } from '../util/random.js';
-import { isDirectory } from '../util/fs.js';
+import { Random } from '../util/index.js';
+import { isDirectory } from '../util/index.js';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
 

@@ -44,7 +44,7 @@ import {
   wassersteinDistance,
   type KsMethod,
 } from './stats.js';
-import { expectInteger, expectKnownKeys, expectNumber, invalid } from '../util/validate.js';
+import { expectInteger, expectKnownKeys, expectNumber, invalid } from '../util/index.js';
 
 /** The drift features every record carries, in report order. */
 export const FEATURE_COLUMNS = ['avg_brightness', 'contrast', 'sharpness'] as const;

@@ -1,6 +1,6 @@
 // Per-image drift features, the seed's three numbers, computed straight from
 // sharp's raw HWC bytes without building the float CHW tensor.
-import { expectInteger, invalid } from '../util/validate.js';
+import { expectInteger, invalid } from '../util/index.js';
 
 /** The side of the square image the seed computed drift features on (training and serving alike). */
 export const DRIFT_IMAGE_SIZE = 128;

@@ -2,11 +2,11 @@
 // script, nothing fetched), in the look of the training report, so it opens
 // from disk or a bucket and a hostile class name cannot run code. Per column:
 // reference and current distributions overlaid, the test and its verdict.
-import { escapeHtml, htmlPage } from '../util/html-page.js';
+import { escapeHtml, htmlPage } from '../util/index.js';
 import { classOf, STAT_TESTS, type ColumnDrift, type DriftColumn, type DriftReport, type FeatureRecord } from './detect.js';
-import { invalid } from '../util/validate.js';
-import { niceAxis } from '../util/axis.js';
-import { formatNumber, formatPercent } from '../util/number-format.js';
+import { invalid } from '../util/index.js';
+import { niceAxis } from '../util/index.js';
+import { formatNumber, formatPercent } from '../util/index.js';
 
 export interface DriftPageInput {
   /** What {@link detectDrift} returned for these records. */

@@ -5,7 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FEATURE_COLUMNS, type FeatureRecord } from './detect.js';
-import { describe, expectInteger } from '../util/validate.js';
+import { describe, expectInteger } from '../util/index.js';
 
 /** A malformed line in a feature file; `message` starts with `FILE:LINE:`. */
 export class FeatureFileError extends Error {

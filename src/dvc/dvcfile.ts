@@ -11,7 +11,7 @@
 // hash fields and keeps everything else (comments, desc, meta, other keys).
 import { readFile } from 'node:fs/promises';
 import { Document, parseDocument, isMap, isScalar, isSeq, type YAMLMap } from 'yaml';
-import { writeFileAtomic } from '../util/atomic-write.js';
+import { writeFileAtomic } from '../util/index.js';
 import { DvcError } from './errors.js';
 import { OID } from './hash.js';
 

@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DvcError } from './errors.js';
-import { isDirectory } from '../util/fs.js';
+import { isDirectory } from '../util/index.js';
 import { reservedName } from './paths.js';
 
 export const DVCIGNORE = '.dvcignore';

@@ -9,8 +9,8 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DvcError } from './errors.js';
 import { legacyMd5File } from './hash.js';
-import { isFile } from '../util/fs.js';
-import { replaceAtomically } from '../util/atomic-write.js';
+import { isFile } from '../util/index.js';
+import { replaceAtomically } from '../util/index.js';
 
 /**
  * The object's path under a cache or remote root: DVC 3 keeps md5 objects in

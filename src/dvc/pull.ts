@@ -2,8 +2,8 @@
 // remote into the cache, verifying every md5, then put it in the workspace.
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { GcsClientOptions } from '../cloud/gcs.js';
-import { mapLimit } from '../util/map-limit.js';
+import type { GcsClientOptions } from '../cloud/index.js';
+import { mapLimit } from '../util/index.js';
 import type { DvcFile, DvcOut } from './dvcfile.js';
 import { DvcError } from './errors.js';
 import { legacyMd5File, md5Bytes, md5File, parseDirObject, type DirEntry } from './hash.js';
@@ -14,7 +14,7 @@ import { checkOutputFolders, openRepo, outPath, repoRelative, selectDvcFiles, ty
 import { sweepCache, sweepOutput } from './sweep.js';
 import { failuresError, IDLE_TIMEOUT, runTransfers, withRetries, type ProgressListener } from './transfer.js';
 import { HASH_JOBS, listFiles } from './workspace.js';
-import { isDirectory, isFile } from '../util/fs.js';
+import { isDirectory, isFile } from '../util/index.js';
 
 export interface PullOptions {
   /** Where to look for the repository (default: the working directory). */

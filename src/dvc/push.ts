@@ -4,7 +4,7 @@
 // then rewrite the .dvc file.
 import { stat, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { GcsClientOptions } from '../cloud/gcs.js';
+import type { GcsClientOptions } from '../cloud/index.js';
 import { setOutHash, writeDvcFile, type DvcFile, type DvcOut } from './dvcfile.js';
 import { DvcError } from './errors.js';
 import { md5File } from './hash.js';
@@ -14,8 +14,8 @@ import { checkOutputFolders, openRepo, outPath, repoRelative, selectDvcFiles, ty
 import { sweepBeside, sweepCache, sweepOutput } from './sweep.js';
 import { failuresError, runTransfers, withRetries, type ProgressListener } from './transfer.js';
 import { directoryHash, hashFiles, listFiles, type HashedFile } from './workspace.js';
-import { isFile } from '../util/fs.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
+import { isFile } from '../util/index.js';
+import { writeFileAtomic } from '../util/index.js';
 
 export interface PushOptions {
   /** Where to look for the repository (default: the working directory). */

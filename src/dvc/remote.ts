@@ -15,11 +15,11 @@ import {
   toGcsError,
   type GcsClientOptions,
   type GsLocation,
-} from '../cloud/gcs.js';
+} from '../cloud/index.js';
 import { remoteConfig, resolveConfigPath, type DvcConfig } from './config.js';
 import { DvcError } from './errors.js';
-import { isDirectory, isFile } from '../util/fs.js';
-import { replaceAtomically } from '../util/atomic-write.js';
+import { isDirectory, isFile } from '../util/index.js';
+import { replaceAtomically } from '../util/index.js';
 
 export interface Remote {
   /** The name in .dvc/config. */

@@ -9,7 +9,7 @@ import { DvcError } from './errors.js';
 import { IgnoreFilter } from './ignore.js';
 import { ObjectCache } from './objects.js';
 import { describeProblem, folderProblem, reservedName, reservedPathReason } from './paths.js';
-import { isDirectory, isFile, pathExists } from '../util/fs.js';
+import { isDirectory, isFile, pathExists } from '../util/index.js';
 
 export interface DvcRepo {
   root: string;

@@ -1,8 +1,8 @@
 // `torchdog data status`: how the workspace, the cache and (with `cloud`) the
 // remote compare with what the .dvc files say.
 import { stat } from 'node:fs/promises';
-import type { GcsClientOptions } from '../cloud/gcs.js';
-import { mapLimit } from '../util/map-limit.js';
+import type { GcsClientOptions } from '../cloud/index.js';
+import { mapLimit } from '../util/index.js';
 import type { DvcFile, DvcOut } from './dvcfile.js';
 import { legacyMd5File, md5File, type DirEntry } from './hash.js';
 import { objectKey } from './objects.js';

@@ -16,7 +16,7 @@
 // half-written in place, since only the temporary name is removed.
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { TEMP_FILE } from '../util/atomic-write.js';
+import { TEMP_FILE } from '../util/index.js';
 import { reservedName } from './paths.js';
 import { repoRelative, type DvcRepo } from './repo.js';
 

@@ -3,11 +3,11 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus } from 'node:os';
-import { mapLimit } from '../util/map-limit.js';
+import { mapLimit } from '../util/index.js';
 import { DvcError } from './errors.js';
 import { compareCodePoints, dirObjectBytes, legacyMd5File, md5Bytes, md5File, type DirEntry } from './hash.js';
 import { DVCIGNORE } from './ignore.js';
-import { TEMP_FILE } from '../util/atomic-write.js';
+import { TEMP_FILE } from '../util/index.js';
 import { repoRelative, type DvcRepo } from './repo.js';
 
 export interface WorkspaceFile {

@@ -1,8 +1,8 @@
 // A trained model ready to classify images: checkpoint metadata (classes,
 // preprocessing) bound to a Model in eval mode.
-import { decodeImage, stackImages, type ImageInput } from '../image/decode.js';
-import { mapLimit } from '../util/map-limit.js';
-import { expectInteger } from '../util/validate.js';
+import { decodeImage, stackImages, type ImageInput } from '../image/index.js';
+import { mapLimit } from '../util/index.js';
+import { expectInteger } from '../util/index.js';
 import { readCheckpoint, loadWeights, type CheckpointInfo } from './checkpoint.js';
 import { Model } from './model.js';
 

@@ -13,7 +13,7 @@ import {
   expectTriple,
   invalid,
   withoutUndefined,
-} from '../util/validate.js';
+} from '../util/index.js';
 import type { Tensor } from './safetensors.js';
 
 export interface ModelOptions {

@@ -3,7 +3,7 @@
 // then the tensor bytes. Reading executes nothing and checks every size
 // and offset against the file; writing is atomic.
 import { open, readFile } from 'node:fs/promises';
-import { writeFileAtomic } from '../util/atomic-write.js';
+import { writeFileAtomic } from '../util/index.js';
 
 export const DTYPE_SIZES = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,

@@ -4,7 +4,7 @@
 // way (waiting longer would only add latency); one pass runs at a time (the
 // native model handle is serial anyway), and whatever arrives meanwhile forms
 // the next batch.
-import { expectInteger, expectNumber } from '../util/validate.js';
+import { expectInteger, expectNumber } from '../util/index.js';
 
 export interface BatcherOptions<In, Out> {
   /** Runs one forward pass; must answer one output per input, in order. */

@@ -1,7 +1,7 @@
 // createApp's options: what each means, and the one check of them all
 // (errors name the option, as sharp's do). Defaults come from SERVE_DEFAULTS.
 import type { FeatureRecord } from '../drift/index.js';
-import { expectBoolean, expectInteger, expectKnownKeys, expectNumber, invalid, withoutUndefined } from '../util/validate.js';
+import { expectBoolean, expectInteger, expectKnownKeys, expectNumber, invalid, withoutUndefined } from '../util/index.js';
 import { SERVE_DEFAULTS } from './defaults.js';
 import type { Logger } from './log.js';
 import { PredictionLog, type PredictionSink } from './prediction-log.js';

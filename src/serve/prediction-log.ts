@@ -5,7 +5,7 @@
 // nothing. close() stops the timer and flushes what is left.
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { expectInteger, invalid } from '../util/validate.js';
+import { expectInteger, invalid } from '../util/index.js';
 import { createStorage, gcsUploadBytes, isGsUri, parseGsUri } from '../cloud/index.js';
 import { SERVE_DEFAULTS } from './defaults.js';
 

@@ -4,7 +4,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
-import { expectInteger, expectString, invalid } from '../util/validate.js';
+import { expectInteger, expectString, invalid } from '../util/index.js';
 import type { ShutdownResult, TorchdogApp } from './app.js';
 import { SERVE_DEFAULTS } from './defaults.js';
 import { jsonLineLogger, type Logger } from './log.js';

@@ -4,7 +4,7 @@
 // (seed, epoch, step), never from how many steps this process has run.
 import { batchIndices, makeBatch, type Batch, type DecodedSet } from '../data/index.js';
 import type { Model } from '../model/index.js';
-import { Random, deriveSeed } from '../util/random.js';
+import { Random, deriveSeed } from '../util/index.js';
 import type { TrainConfig } from './config.js';
 import { TrainError } from './errors.js';
 import { evaluate, type Evaluation } from './evaluate.js';

@@ -1,10 +1,10 @@
 // The run's report.html: one self-contained page (inline CSS and SVG, no
 // script, nothing fetched) so it opens from disk, from a bucket or from a mail
 // attachment and looks the same, and so a hostile class name cannot run code.
-import { invalid } from '../util/validate.js';
-import { escapeHtml, htmlPage } from '../util/html-page.js';
-import { niceAxis, niceStep, type Axis } from '../util/axis.js';
-import { formatNumber, formatPercent } from '../util/number-format.js';
+import { invalid } from '../util/index.js';
+import { escapeHtml, htmlPage } from '../util/index.js';
+import { niceAxis, niceStep, type Axis } from '../util/index.js';
+import { formatNumber, formatPercent } from '../util/index.js';
 
 /** One line of metrics.jsonl. */
 export interface ReportEpoch {

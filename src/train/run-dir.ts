@@ -6,8 +6,8 @@
 import { appendFile, mkdir, readFile, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { readSafetensors, saveCheckpoint, writeSafetensors, type CheckpointInfo, type Model } from '../model/index.js';
-import { replaceAtomically, writeFileAtomic, type FileContent } from '../util/atomic-write.js';
-import { pathExists } from '../util/fs.js';
+import { replaceAtomically, writeFileAtomic, type FileContent } from '../util/index.js';
+import { pathExists } from '../util/index.js';
 import { configToYaml, resolveConfig, type TrainConfig } from './config.js';
 import { TrainError } from './errors.js';
 import type { EpochMetrics, TrainEventListener } from './events.js';

@@ -8,7 +8,7 @@ import { decodeSet, scanImageFolder, type DecodedSet, type ImageFolder } from '.
 import { driftFeatures, DRIFT_IMAGE_SIZE } from '../drift/index.js';
 import { decodeImage } from '../image/index.js';
 import { createModel, readSafetensors, type Model } from '../model/index.js';
-import { mapLimit } from '../util/map-limit.js';
+import { mapLimit } from '../util/index.js';
 import { configToYaml, type TrainConfig } from './config.js';
 import { endEpoch, trainSteps, type EpochLoop } from './epoch.js';
 import { TrainError } from './errors.js';
@@ -227,8 +227,3 @@ function summarize(run: RunDirectory, data: TrainData, model: Model, time: { ima
     threads: model.threads,
   };
 }
-
-// What src/index.ts takes from this file; other folders use the face, ./index.ts.
-export { resumeConfig } from './run-dir.js';
-export { TrainError } from './errors.js';
-export type { EpochMetrics } from './events.js';

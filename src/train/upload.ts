@@ -3,7 +3,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { childLocation, createStorage, formatGsUri, gcsUploadFile, parseGsUri, type GcsClientOptions } from '../cloud/index.js';
-import { mapLimit } from '../util/map-limit.js';
+import { mapLimit } from '../util/index.js';
 
 export interface RunUpload {
   /** gs:// URI of the uploaded run folder. */

@@ -1,0 +1,12 @@
+// Small pieces every folder shares: atomic writes, argument checks, file
+// predicates, the HTML page frame and number formats, seeded randomness.
+export { TEMP_FILE, replaceAtomically, writeFileAtomic } from './atomic-write.js';
+export type { FileContent } from './atomic-write.js';
+export { niceAxis, niceStep } from './axis.js';
+export type { Axis } from './axis.js';
+export { isDirectory, isFile, pathExists } from './fs.js';
+export { escapeHtml, htmlPage } from './html-page.js';
+export { mapLimit } from './map-limit.js';
+export { formatNumber, formatPercent } from './number-format.js';
+export { Random, deriveSeed } from './random.js';
+export { InvalidArgumentError, describe, expectBoolean, expectInteger, expectKnownKeys, expectNumber, expectOneOf, expectString, expectTriple, invalid, withoutUndefined } from './validate.js';
