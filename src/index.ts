@@ -8,24 +8,7 @@ export * from './dvc/index.js';
 export * from './cloud/index.js';
 export { InvalidArgumentError, writeFileAtomic } from './util/index.js';
 export { train, resumeConfig, TrainError, resolveConfig, parseOverrides, loadConfigFile, DEFAULT_CONFIG, ConfigError } from './train/index.js';
-export type {
-  TrainSummary,
-  TrainOptions,
-  TrainConfig,
-  EpochMetrics,
-  TrainEvent,
-  TrainEventListener,
-  DataEvent,
-  PretrainedEvent,
-  RunStartedEvent,
-  StepEvent,
-  EpochEndEvent,
-  CheckpointEvent,
-  EarlyStopEvent,
-  InterruptedEvent,
-  UploadedEvent,
-  WarningEvent,
-} from './train/index.js';
+export type * from './train/index.js';
 export { scanImageFolder, DatasetError, generateDemoData, ensureDemoData } from './data/index.js';
 export { createApp, startServer, SERVE_DEFAULTS } from './serve/index.js';
 export type { AppOptions, ServeClassifier, ModelDescription, ShutdownResult, TorchdogApp, RunningServer, ServerOptions, ServeDefaults } from './serve/index.js';
