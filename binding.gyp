@@ -30,6 +30,7 @@
         'native/inference_graph.cc',
         'native/resnet.cc',
         'native/serial_executor.cc',
+        'native/torchscript_export.cc',
       ],
       'include_dirs': [
         'native',

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -167,9 +168,10 @@ std::vector<int32_t> ReadLabels(Napi::Env env, const Napi::Value& v, int64_t cou
   return labels;
 }
 
-Normalization ReadNormalization(Napi::Env env, const Napi::Value& v) {
+// {mean: [3 numbers], std: [3 numbers]}, as the doubles JavaScript has.
+ExportNormalization ReadNormalizationValues(Napi::Env env, const Napi::Value& v) {
   auto obj = ExpectObject(env, v, "normalization");
-  Normalization norm{};
+  ExportNormalization norm{};
   for (const char* key : {"mean", "std"}) {
     Napi::Value list = obj.Get(key);
     const std::string name = std::string("normalization.") + key;
@@ -179,10 +181,42 @@ Normalization ReadNormalization(Napi::Env env, const Napi::Value& v) {
     auto& out = std::string(key) == "mean" ? norm.mean : norm.std;
     for (uint32_t i = 0; i < 3; ++i) {
       const std::string item = name + "[" + std::to_string(i) + "]";
-      out[i] = static_cast<float>(ExpectNumber(env, list.As<Napi::Array>().Get(i), item));
+      out[i] = ExpectNumber(env, list.As<Napi::Array>().Get(i), item);
     }
   }
   return norm;
+}
+
+Normalization ReadNormalization(Napi::Env env, const Napi::Value& v) {
+  ExportNormalization values = ReadNormalizationValues(env, v);
+  Normalization norm{};
+  for (size_t i = 0; i < 3; ++i) {
+    norm.mean[i] = static_cast<float>(values.mean[i]);
+    norm.std[i] = static_cast<float>(values.std[i]);
+  }
+  return norm;
+}
+
+// {name: string content, ...}
+std::map<std::string, std::string> ReadStringMap(Napi::Env env, const Napi::Value& v, const std::string& name) {
+  auto obj = ExpectObject(env, v, name);
+  std::map<std::string, std::string> out;
+  Napi::Array keys = obj.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    const std::string key = keys.Get(i).ToString().Utf8Value();
+    out[key] = ExpectString(env, obj.Get(key), name + "['" + key + "']");
+  }
+  return out;
+}
+
+std::vector<std::string> ReadStringList(Napi::Env env, const Napi::Value& v, const std::string& name) {
+  if (!v.IsArray()) ThrowType(env, name + ": expected an array of strings but received " + Describe(v));
+  auto list = v.As<Napi::Array>();
+  std::vector<std::string> out;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    out.push_back(ExpectString(env, list.Get(i), name + "[" + std::to_string(i) + "]"));
+  }
+  return out;
 }
 
 struct OwnedTensor {
@@ -444,6 +478,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                            InstanceMethod<&ModelWrap::Seed>("seed"),
                            InstanceMethod<&ModelWrap::SetInferenceGraph>("setInferenceGraph"),
                            InstanceMethod<&ModelWrap::SetMixedPrecision>("setMixedPrecision"),
+                           InstanceMethod<&ModelWrap::ExportTorchScript>("exportTorchScript"),
+                           InstanceMethod<&ModelWrap::RunTorchScript>("runTorchScript"),
                            InstanceMethod<&ModelWrap::Ready>("ready"),
                            InstanceMethod<&ModelWrap::Dispose>("dispose"),
                            InstanceAccessor<&ModelWrap::GetDevice>("device"),
@@ -723,6 +759,55 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   }
   Napi::Value SetMixedPrecision(const Napi::CallbackInfo& info) {
     return EnqueueFlag(info, "setMixedPrecision", "enabled", &Engine::SetMixedPrecision);
+  }
+
+  // exportTorchScript(path: string, normalization: {mean, std}, extraFiles: {[name]: string}) -> Promise<void>
+  //   Async. Writes the current weights to `path` as a TorchScript module
+  //   (torchscript_export.h), overwriting it; the caller makes it atomic.
+  //   Throws: TypeError for an argument of the wrong type. Rejects
+  //   (ERR_TORCHDOG_NATIVE) when LibTorch cannot write the file.
+  Napi::Value ExportTorchScript(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckAlive(env, "exportTorchScript");
+    const std::string path = ExpectString(env, info[0], "path");
+    const ExportNormalization norm = ReadNormalizationValues(env, info[1]);
+    auto files = std::make_shared<std::map<std::string, std::string>>(ReadStringMap(env, info[2], "extraFiles"));
+    return Enqueue(
+        env, "exportTorchScript",
+        [slot = slot_, path, norm, files] { slot->Get().ExportTorchScript(path, norm, *files); }, Undefined);
+  }
+
+  // runTorchScript(path: string, images, extraFiles: string[])
+  //     -> Promise<{count, classes, logits, probabilities, extraFiles: {[name]: string}}>
+  //   Async. Loads a TorchScript file on the CPU and runs forward(images):
+  //   it must return (logits, probabilities). extraFiles names the files to
+  //   read from it ('' for one it lacks). Throws: as forward for images,
+  //   TypeError for the others. Rejects (ERR_TORCHDOG_NATIVE) for a file
+  //   LibTorch cannot load or run, (ERR_TORCHDOG_INVALID_ARGUMENT) for one
+  //   whose forward returns something else.
+  Napi::Value RunTorchScript(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckAlive(env, "runTorchScript");
+    const std::string path = ExpectString(env, info[0], "path");
+    auto images = std::make_shared<OwnedImages>(ReadImages(env, info[1]));
+    auto names = std::make_shared<std::vector<std::string>>(ReadStringList(env, info[2], "extraFiles"));
+    auto result = std::make_shared<TorchScriptRun>();
+    return Enqueue(
+        env, "runTorchScript",
+        [slot = slot_, path, images, names, result] {
+          *result = slot->Get().RunTorchScript(path, images->View(), *names);
+        },
+        [result](Napi::Env env) {
+          auto obj = Napi::Object::New(env);
+          obj.Set("count", static_cast<double>(result->outputs.count));
+          obj.Set("classes", static_cast<double>(result->outputs.classes));
+          obj.Set("logits", FloatsToJs(env, result->outputs.logits));
+          obj.Set("probabilities", FloatsToJs(env, result->outputs.probabilities));
+          auto files = Napi::Object::New(env);
+          for (const auto& [name, content] : result->extra_files) files.Set(name, content);
+          obj.Set("extraFiles", files);
+          return obj;
+        });
   }
 
   // seed(seed: non-negative integer) -> Promise<void>; seeds LibTorch's

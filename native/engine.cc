@@ -13,6 +13,7 @@
 #include "inference_graph.h"
 #include "resnet.h"
 #include "torch_compat.h"
+#include "torchscript_export.h"
 
 namespace torchdog {
 namespace {
@@ -476,6 +477,45 @@ void Engine::SetTensors(const std::vector<TensorView>& tensors) {
     torch::NoGradGuard no_grad;
     for (auto& [target, source] : copies) target.copy_(source);
     impl_->graph_stale = true;
+  });
+}
+
+void Engine::ExportTorchScript(const std::string& path, const ExportNormalization& norm,
+                               const std::map<std::string, std::string>& extra_files) {
+  TranslateErrors([&] {
+    auto module = BuildTorchScriptExport(impl_->tensors, norm.mean, norm.std);
+    module.save(path, torch::jit::ExtraFilesMap(extra_files.begin(), extra_files.end()));
+  });
+}
+
+TorchScriptRun Engine::RunTorchScript(const std::string& path, const ImageBatchView& images,
+                                      const std::vector<std::string>& extra_files) {
+  return TranslateErrors([&] {
+    impl_->ApplyThreads();
+    torch::jit::ExtraFilesMap files;
+    for (const auto& name : extra_files) files[name] = "";
+    auto module = torch::jit::load(path, torch::Device(torch::kCPU), files);
+    module.eval();
+    c10::InferenceMode guard;
+    auto pixels = torch::from_blob(const_cast<uint8_t*>(images.pixels),
+                                   {images.count, images.height, images.width, 3}, torch::kUInt8);
+    auto out = module.forward({pixels});
+    const std::string expected = path + ": expected forward(image) to return (logits, probabilities), each float [" +
+                                 std::to_string(images.count) + ", K]";
+    if (!out.isTuple() || out.toTuple()->elements().size() != 2) throw std::invalid_argument(expected);
+    const auto& elements = out.toTuple()->elements();
+    if (!elements[0].isTensor() || !elements[1].isTensor()) throw std::invalid_argument(expected);
+    auto logits = elements[0].toTensor().to(torch::kCPU, torch::kFloat32).contiguous();
+    auto probabilities = elements[1].toTensor().to(torch::kCPU, torch::kFloat32).contiguous();
+    if (logits.dim() != 2 || logits.size(0) != images.count || probabilities.sizes() != logits.sizes()) {
+      throw std::invalid_argument(expected + " but received " + ShapeToString(logits.sizes()) + " and " +
+                                  ShapeToString(probabilities.sizes()));
+    }
+    TorchScriptRun run{{images.count, logits.size(1), {}, {}}, {files.begin(), files.end()}};
+    run.outputs.logits.assign(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
+    run.outputs.probabilities.assign(probabilities.data_ptr<float>(),
+                                     probabilities.data_ptr<float>() + probabilities.numel());
+    return run;
   });
 }
 

@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +42,20 @@ struct Normalization {
 struct ForwardResult {
   int64_t count, classes;
   std::vector<float> logits, probabilities;  // row-major [count, classes]
+};
+
+// The normalisation an exported module bakes in, as the caller gave it
+// (double: the module shows users the values they wrote, not their float32
+// rounding; it computes in float32 like Forward).
+struct ExportNormalization {
+  std::array<double, 3> mean, std;
+};
+
+// A TorchScript file's forward on a batch, and the extra files asked for
+// ("" for one the file does not have).
+struct TorchScriptRun {
+  ForwardResult outputs;
+  std::map<std::string, std::string> extra_files;
 };
 
 struct StepResult {
@@ -112,6 +127,19 @@ class Engine {
   // All-or-nothing: every view is checked (name, dtype, shape, length)
   // before any tensor is written.
   void SetTensors(const std::vector<TensorView>& tensors);
+
+  // Writes the current weights to `path` as a TorchScript module that maps
+  // uint8 NHWC images to (logits, probabilities), with `extra_files` stored
+  // beside the code (torch.jit.load's _extra_files); see
+  // torchscript_export.h. Overwrites `path`; the caller makes it atomic.
+  void ExportTorchScript(const std::string& path, const ExportNormalization& norm,
+                         const std::map<std::string, std::string>& extra_files);
+  // Loads a TorchScript file onto the CPU (torch::jit::load) and runs its
+  // forward on `images`, which must return (logits, probabilities), each
+  // float [count, K]; reads the named extra files. Independent of this
+  // model's weights: the engine lends its thread and thread count.
+  TorchScriptRun RunTorchScript(const std::string& path, const ImageBatchView& images,
+                                const std::vector<std::string>& extra_files);
 
   void SetThreads(int threads);
   void SetTraining(bool training);

@@ -75,6 +75,12 @@ export interface NativeTensor {
   data: Uint8Array;
 }
 
+/** What runTorchScript() returns: the file's forward on the batch, and the extra files asked for. */
+export interface NativeTorchScriptRun extends NativeForwardResult {
+  /** Each extra file asked for, '' when the file has none of that name. */
+  extraFiles: Record<string, string>;
+}
+
 export interface NativeModelOptions {
   arch: 'resnet18';
   numClasses: number;
@@ -136,6 +142,21 @@ export interface NativeModel {
   /** bf16 autocast in trainStep/evalStep (CUDA, or CPUs with bf16); default false. */
   setMixedPrecision(enabled: boolean): Promise<void>;
   seed(seed: number): Promise<void>;
+  /**
+   * Writes the current weights to `path` as a TorchScript module mapping
+   * uint8 NHWC images to (logits, probabilities), normalisation inside, with
+   * `extraFiles` stored beside it (torch.jit.load's _extra_files).
+   * Overwrites `path`; the caller makes the write atomic. Rejects
+   * (ERR_TORCHDOG_NATIVE) when LibTorch cannot write it.
+   */
+  exportTorchScript(path: string, normalization: NativeNormalization, extraFiles: Record<string, string>): Promise<void>;
+  /**
+   * Loads a TorchScript file on the CPU and runs forward(images), which must
+   * return (logits, probabilities); reads the named extra files. Uses this
+   * model's thread, not its weights. Rejects ERR_TORCHDOG_NATIVE for a file
+   * LibTorch cannot load or run, ERR_TORCHDOG_INVALID_ARGUMENT for other outputs.
+   */
+  runTorchScript(path: string, images: NativeImageBatch, extraFiles: string[]): Promise<NativeTorchScriptRun>;
   /**
    * Marks the handle disposed at once (later calls throw); the operation
    * running completes, the ones queued and not started reject with

@@ -1,7 +1,7 @@
 export { Classifier } from './classifier.js';
 export type { ClassifierOptions, Prediction } from './classifier.js';
 export { Model, createModel, cudaAvailable, engineCounts, setTf32 } from './model.js';
-export type { ModelOptions, OptimizerOptions, ImageBatch, Normalization, ForwardResult, StepResult, EvalResult } from './model.js';
+export type { ModelOptions, OptimizerOptions, ImageBatch, Normalization, ForwardResult, StepResult, EvalResult, TorchScriptExportOptions, TorchScriptRun } from './model.js';
 export { readCheckpoint, saveCheckpoint, loadWeights, checkpointMetadata, parseCheckpointMetadata, CheckpointError, CHECKPOINT_FORMAT } from './checkpoint.js';
 export type { Checkpoint, CheckpointInfo } from './checkpoint.js';
 export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors, SafetensorsError, DTYPE_SIZES } from './safetensors.js';

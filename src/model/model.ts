@@ -73,6 +73,18 @@ export interface EvalResult extends StepResult {
   predicted: Int32Array;
 }
 
+export interface TorchScriptExportOptions {
+  /** Applied inside the module's forward, after scaling pixels to [0, 1]. */
+  normalization: Normalization;
+  /** Files stored beside the code (torch.jit.load's `_extra_files`): name → UTF-8 text. */
+  extraFiles?: Readonly<Record<string, string>>;
+}
+
+/** A TorchScript file's outputs on a batch, and the extra files asked for ('' for one it lacks). */
+export interface TorchScriptRun extends ForwardResult {
+  extraFiles: Record<string, string>;
+}
+
 const MODEL_DEFAULTS = { arch: 'resnet18', device: 'auto', seed: 0, threads: 0 } as const;
 const OPTIMIZER_DEFAULTS = { name: 'adam', lr: 1e-3, weightDecay: 0, momentum: 0.9, nesterov: false, betas: [0.9, 0.999], eps: 1e-8 } as const;
 
@@ -82,6 +94,8 @@ const MAX_IMAGE_SIDE = 8192;
 const MAX_THREADS = 1024;
 const MAX_LR = 1000;
 const DEVICE_PATTERN = /^(cpu|cuda|cuda:\d{1,3}|auto)$/;
+// Stored as extra/NAME in the module's zip archive: one plain file name.
+const EXTRA_FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
 
 /** Whether this LibTorch build has CUDA and a GPU is visible. */
 export function cudaAvailable(): boolean {
@@ -238,6 +252,36 @@ export class Model {
     return this.#run(this.#native.seed(expectInteger(seed, 'seed', 0, Number.MAX_SAFE_INTEGER)));
   }
 
+  /**
+   * Writes the current weights to `path` as a TorchScript module that
+   * `torch.jit.load` opens in PyTorch and LibTorch: `forward(image)` takes
+   * uint8 RGB pixels [N, H, W, 3] and returns (logits, probabilities), with
+   * `normalization` applied inside, and state_dict() has torchvision's
+   * names. Writes `path` in place; `exportModel` (src/export) goes through a
+   * temporary file.
+   */
+  exportTorchScript(path: string, options: TorchScriptExportOptions): Promise<void> {
+    this.#alive('exportTorchScript');
+    if (typeof options !== 'object' || options === null) throw invalid('options', 'an object {normalization, extraFiles}', options);
+    expectKnownKeys(options, 'options', ['normalization', 'extraFiles']);
+    return this.#run(
+      this.#native.exportTorchScript(expectString(path, 'path'), checkNormalization(options.normalization), checkExtraFiles(options.extraFiles ?? {})),
+    );
+  }
+
+  /**
+   * Loads a TorchScript file on the CPU, as `torch::jit::load` does, and runs
+   * its forward on `images` on this model's thread (this model's weights play
+   * no part): the file must map uint8 NHWC images to (logits,
+   * probabilities), as exportTorchScript's do. Also reads the named extra files.
+   */
+  runTorchScript(path: string, images: ImageBatch, extraFiles: readonly string[] = []): Promise<TorchScriptRun> {
+    this.#alive('runTorchScript');
+    if (!Array.isArray(extraFiles)) throw invalid('extraFiles', 'an array of file names', extraFiles);
+    extraFiles.forEach((name, i) => checkExtraFileName(name, `extraFiles[${i}]`));
+    return this.#run(this.#native.runTorchScript(expectString(path, 'path'), checkImages(images), [...extraFiles]));
+  }
+
   /** Lets the running operation finish, rejects the queued ones, frees the engine. Idempotent. */
   async dispose(): Promise<void> {
     if (this.#disposed) return;
@@ -346,6 +390,20 @@ function checkNormalization(normalization: Normalization): { mean: number[]; std
     if (!(v > 0) || v > 1e6) throw invalid(`normalization.std[${i}]`, 'a number > 0 and <= 1e6', v);
   });
   return { mean, std };
+}
+
+function checkExtraFileName(name: unknown, at: string): string {
+  if (typeof name !== 'string' || !EXTRA_FILE_NAME.test(name)) throw invalid(at, 'a file name of letters, digits, _ . - (at most 255)', name);
+  return name;
+}
+
+function checkExtraFiles(files: Readonly<Record<string, string>>): Record<string, string> {
+  if (typeof files !== 'object' || files === null || Array.isArray(files)) throw invalid('options.extraFiles', 'an object {name: text}', files);
+  for (const [name, content] of Object.entries(files)) {
+    checkExtraFileName(name, 'options.extraFiles');
+    if (typeof content !== 'string') throw invalid(`options.extraFiles['${name}']`, 'a string', content);
+  }
+  return { ...files };
 }
 
 function checkTensorList(tensors: readonly Tensor[], name: string): Tensor[] {
