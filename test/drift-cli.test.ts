@@ -61,6 +61,7 @@ await writeFile(logPath, toJsonl([...records(2, 300, 0, 'category'), ...records(
 test('drift prints the verdict as JSON; --window picks the most recent lines', async () => {
   const all = await cli(['drift', '--reference', referencePath, '--current', logPath]);
   assert.equal(all.code, 0, all.stderr);
+  assert.match(all.stdout, /^\{[^\n]*\}\n$/, 'the verdict is one JSON line, like every command\'s output');
   const report = JSON.parse(all.stdout);
   assert.equal(report.current_size, 500);
   assert.equal(report.reference_size, 400);

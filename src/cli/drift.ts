@@ -50,7 +50,7 @@ export async function driftCommand(argv: string[]): Promise<number> {
     await mkdir(dirname(values.html), { recursive: true });
     await writeFileAtomic(values.html, html);
   }
-  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(report)}\n`);
   process.stderr.write(`${summaryLine(report)}${values.html ? `; report written to ${values.html}` : ''}\n`);
   return values['fail-on-drift'] && report.dataset_drift ? kDriftExitStatus : 0;
 }
