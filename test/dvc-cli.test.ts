@@ -6,6 +6,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bytes, cloneRepo, makeRepo, publishListing, snapshot, torchdog } from './helpers/dvc.ts';
 import { tempDir } from './helpers/checkpoint.ts';
+import { kPlainLineIntervalMs, TransferProgress } from '../src/cli/data.ts';
 
 test('data push, then data pull from a subfolder of a clean clone; status as text and JSON', async () => {
   const files: Record<string, Buffer> = {};
@@ -20,8 +21,11 @@ test('data push, then data pull from a subfolder of a clean clone; status as tex
     summary.outs.map((o: Record<string, unknown>) => [o.dvc_file, o.path, o.nfiles, o.uploaded, o.changed]),
     [['images.dvc', 'images', 12, 13, true]],
   );
-  assert.match(pushed.stderr, /^hashing images: 0\/12 files/m, 'plain progress lines when stderr is not a terminal');
-  assert.match(pushed.stderr, /^pushing images: 13\/13 objects/m);
+  // Off a terminal a phase this quick prints one line, when it ends.
+  assert.deepEqual(
+    pushed.stderr.split('\n').filter((l) => /^(hashing|checking remote|pushing) /.test(l)).map((l) => l.replace(/, [\d.]+ KiB.*/, '')),
+    ['hashing images: 12/12 files', 'checking remote images: 13/13 objects', 'pushing images: 13/13 objects'],
+  );
   assert.match(pushed.stderr, /images → images\.dvc updated: \w{32}\.dir \(12 files, .*\); 13 objects uploaded .* to 'storage', 0 already there/);
   assert.match(await readFile(join(root, 'images.dvc'), 'utf8'), /^outs:\n- md5: \w{32}\.dir\n  size: 36066\n  nfiles: 12\n  hash: md5\n  path: images\n$/);
 
@@ -46,6 +50,28 @@ test('data push, then data pull from a subfolder of a clean clone; status as tex
   const s = JSON.parse(clean.stdout);
   assert.equal(s.clean, true);
   assert.equal(s.outs[0].workspace, 'unchanged');
+});
+
+test('piped progress: a line every few seconds and one at the end of each phase, however many events', () => {
+  let now = 0;
+  const lines: string[] = [];
+  const progress = new TransferProgress({ write: (text: string) => lines.push(text), isTTY: false }, () => now);
+  // 400 files in 0.2 s: one line.
+  for (let done = 0; done <= 400; done++) {
+    now = done / 2;
+    progress.update({ phase: 'downloading', target: 'data', done, total: 400, bytes: done * 1000 });
+  }
+  assert.deepEqual(lines, ['pulling data: 400/400 files, 390.6 KiB\n']);
+  // 60 s of uploads, an event every 10 ms: a line every kPlainLineIntervalMs, then the last.
+  lines.length = 0;
+  const start = now;
+  for (let done = 0; done <= 6000; done++) {
+    now = start + done * 10;
+    progress.update({ phase: 'uploading', target: 'data', done, total: 6000, bytes: 0 });
+  }
+  assert.equal(lines.length, 60_000 / kPlainLineIntervalMs, lines.join('')); // at 5 s, 10 s, … 55 s, and the end at 60 s
+  assert.match(lines[0]!, /^pushing data: 500\/6000 objects, ETA 00:55\n$/);
+  assert.equal(lines.at(-1), 'pushing data: 6000/6000 objects\n');
 });
 
 test('data commands fail with one clear line and a non-zero status', async () => {

@@ -29,13 +29,20 @@ const PHASE_WORDS: Record<ProgressEvent['phase'], [string, string]> = {
   uploading: ['pushing', 'objects'],
 };
 
-/** A redrawn bar on a terminal; on a pipe, a line per phase, per 10% and at most every 5 s. */
+/**
+ * Off a terminal (CI logs, pipes), a phase prints a line once this long has
+ * passed since its start or its last line, and one when it finishes: a
+ * transfer of a second prints one line per phase, a long one a line every
+ * few seconds with its rate and ETA.
+ */
+export const kPlainLineIntervalMs = 5000;
+
+/** A redrawn bar on a terminal; on a pipe, a line every kPlainLineIntervalMs and one at the end of each phase. */
 export class TransferProgress {
   private readonly bar: ProgressBar;
   private phaseKey = '';
   private started = 0;
   private lastLine = 0;
-  private lastTenth = -1;
   private finishedShown = false;
 
   constructor(
@@ -51,8 +58,7 @@ export class TransferProgress {
     if (key !== this.phaseKey) {
       this.phaseKey = key;
       this.started = t;
-      this.lastLine = 0;
-      this.lastTenth = -1;
+      this.lastLine = t;
       this.finishedShown = false;
     }
     if (e.total === 0) return;
@@ -74,9 +80,7 @@ export class TransferProgress {
       }
       return;
     }
-    const tenth = Math.floor((e.done / e.total) * 10);
-    if (!finished && tenth <= this.lastTenth && t - this.lastLine < 5000) return;
-    this.lastTenth = tenth;
+    if (!finished && t - this.lastLine < kPlainLineIntervalMs) return;
     this.lastLine = t;
     this.finishedShown = finished;
     this.bar.line(text);
