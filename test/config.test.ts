@@ -3,21 +3,32 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { parse } from 'yaml';
-import { DEFAULT_CONFIG, configToYaml, loadConfigFile, parseOverrides, resolveConfig } from '../src/train/config.ts';
+import { DEFAULT_CONFIG, configKeysNamed, configToYaml, loadConfigFile, parseOverrides, resolveConfig } from '../src/train/config.ts';
 import { tempDir } from './helpers/checkpoint.ts';
 
-test('defaults match DESIGN.md; default.yaml differs only where tuned for the demo set', async () => {
+test('one default recipe: configs/default.yaml resolves to exactly DEFAULT_CONFIG (8 epochs, cosine, flips and crops)', async () => {
   const fromFile = resolveConfig(await loadConfigFile(join(import.meta.dirname, '..', 'configs', 'default.yaml')));
-  const expected = structuredClone(DEFAULT_CONFIG);
-  expected.train.epochs = 8;
-  expected.optim.schedule = 'cosine';
-  expected.train.augment.crop_scale = [0.6, 1.0];
-  assert.deepEqual(fromFile, expected);
+  assert.deepEqual(fromFile, DEFAULT_CONFIG);
+  assert.deepEqual(resolveConfig(), DEFAULT_CONFIG, 'the library starts from the same recipe');
   assert.equal(DEFAULT_CONFIG.data.image_size, 128);
-  assert.equal(DEFAULT_CONFIG.train.epochs, 3);
+  assert.equal(DEFAULT_CONFIG.train.epochs, 8);
   assert.equal(DEFAULT_CONFIG.optim.name, 'adam');
+  assert.equal(DEFAULT_CONFIG.optim.schedule, 'cosine');
+  assert.deepEqual(DEFAULT_CONFIG.train.augment, { hflip: true, crop_scale: [0.6, 1], crop_ratio: [0.75, 4 / 3] });
   const hotdog = resolveConfig(await loadConfigFile(join(import.meta.dirname, '..', 'configs', 'hotdog.yaml')));
   assert.equal(hotdog.data.root, 'data');
+});
+
+test('configKeysNamed: the override a --flag probably meant', () => {
+  assert.deepEqual(configKeysNamed('--epochs'), ['train.epochs']);
+  assert.deepEqual(configKeysNamed('--train.epochs'), ['train.epochs']);
+  assert.deepEqual(configKeysNamed('--batch-size'), ['train.batch_size']);
+  assert.deepEqual(configKeysNamed('lr'), ['optim.lr']);
+  assert.deepEqual(configKeysNamed('--hflip'), ['train.augment.hflip']);
+  assert.deepEqual(configKeysNamed('--augment.hflip'), ['train.augment.hflip']);
+  assert.deepEqual(configKeysNamed('--name'), ['optim.name', 'output.name']);
+  assert.deepEqual(configKeysNamed('--frobnicate'), []);
+  assert.deepEqual(configKeysNamed('--train'), [], 'a section is not a key');
 });
 
 test('dotted overrides are typed by YAML and applied last', () => {
@@ -32,7 +43,7 @@ test('dotted overrides are typed by YAML and applied last', () => {
   assert.deepEqual(config.train.augment.crop_scale, [0.5, 1]);
   assert.equal(config.output.gcs, null);
   assert.equal(config.train.batch_size, 32, 'untouched keys keep defaults');
-  assert.equal(DEFAULT_CONFIG.train.epochs, 3, 'defaults are not mutated');
+  assert.equal(DEFAULT_CONFIG.train.epochs, 8, 'defaults are not mutated');
 });
 
 test('errors name the key and the expected type', () => {
@@ -104,5 +115,5 @@ test("__proto__, constructor and prototype are unknown keys: overrides and YAML 
     assert.equal(Object.getPrototypeOf(({} as Record<string, unknown>)), Object.prototype);
   }
   assert.deepEqual(Object.keys(Object.prototype), [], 'nothing was added to Object.prototype');
-  assert.equal(DEFAULT_CONFIG.train.epochs, 3, 'defaults are not mutated');
+  assert.equal(DEFAULT_CONFIG.train.epochs, 8, 'defaults are not mutated');
 });

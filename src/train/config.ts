@@ -107,16 +107,23 @@ const SCHEMA: Schema = {
   },
 };
 
+/**
+ * The one default recipe: what `torchdog train` trains with no --config (it
+ * reads the package's configs/default.yaml, which writes these same values
+ * out; a test holds them equal) and what resolveConfig() starts from. Tuned
+ * for the demo set, from scratch: 8 epochs, a cosine schedule, flips and
+ * random resized crops.
+ */
 export const DEFAULT_CONFIG: TrainConfig = {
   data: { root: 'data/demo', image_size: 128, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], val_fraction: 0.2, workers: 4, strict: false },
   model: { arch: 'resnet18', pretrained: null },
   optim: {
     name: 'adam', lr: 0.001, weight_decay: 0, momentum: 0.9, nesterov: false, betas: [0.9, 0.999],
-    schedule: 'none', warmup_epochs: 0, step_size: 1, gamma: 0.1, min_lr: 0,
+    schedule: 'cosine', warmup_epochs: 0, step_size: 1, gamma: 0.1, min_lr: 0,
   },
   train: {
-    epochs: 3, batch_size: 32, seed: 0, device: 'auto', threads: 0, amp: false,
-    augment: { hflip: true, crop_scale: null, crop_ratio: [0.75, 1.3333333333333333] },
+    epochs: 8, batch_size: 32, seed: 0, device: 'auto', threads: 0, amp: false,
+    augment: { hflip: true, crop_scale: [0.6, 1], crop_ratio: [0.75, 1.3333333333333333] },
     early_stopping: { patience: null, min_delta: 0 },
     log_every: 10,
   },
@@ -228,6 +235,26 @@ function checkOverrideKey(parts: readonly string[]): void {
     }
     schema = node;
   }
+}
+
+/**
+ * The dotted config keys a command-line flag probably meant: `--epochs` and
+ * `--train.epochs` → train.epochs, `--batch-size` → train.batch_size, `--name`
+ * → optim.name and output.name. Empty when no key has that name.
+ */
+export function configKeysNamed(flag: string): string[] {
+  const name = flag.replace(/^-+/, '').replace(/-/g, '_');
+  const leaves: string[] = [];
+  const walk = (schema: Schema, prefix: string) => {
+    for (const [key, node] of Object.entries(schema)) {
+      const path = prefix ? `${prefix}.${key}` : key;
+      if (isSpec(node)) leaves.push(path);
+      else walk(node, path);
+    }
+  };
+  walk(SCHEMA, '');
+  if (leaves.includes(name)) return [name];
+  return leaves.filter((path) => path.endsWith(`.${name}`));
 }
 
 /** Turns `a.b.c=value` strings into a nested object; values are YAML scalars or flow lists (`[1, 2]`). */

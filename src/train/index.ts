@@ -17,7 +17,7 @@ export type {
   UploadedEvent,
   WarningEvent,
 } from './events.js';
-export { resolveConfig, parseOverrides, loadConfigFile, configToYaml, DEFAULT_CONFIG, ConfigError } from './config.js';
+export { resolveConfig, parseOverrides, loadConfigFile, configToYaml, configKeysNamed, DEFAULT_CONFIG, ConfigError } from './config.js';
 export type { TrainConfig } from './config.js';
 export { evaluate } from './evaluate.js';
 export type { Evaluation } from './evaluate.js';
