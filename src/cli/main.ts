@@ -1,5 +1,6 @@
 // The torchdog command line: dispatches to one module per command. Every
 // command returns its exit status; errors a user can fix print one line.
+import { readFileSync } from 'node:fs';
 import { UsageError } from './errors.js';
 import { MAIN_USAGE } from './usage.js';
 
@@ -16,13 +17,33 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   data: async () => (await import('./data.js')).dataCommand,
 };
 
+/** The commands `torchdog` dispatches to. */
+export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
+
 const USES_IMAGES = new Set(['train', 'eval', 'predict', 'serve']);
+
+/** The package's version, from its own package.json (dist/cli/ and src/cli/ are both two folders down). */
+export function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(MAIN_USAGE);
-    return name === undefined ? 2 : 0;
+    return 0;
+  }
+  // No command is a usage error, like an unknown one: the help goes to
+  // stderr (a pipe such as `torchdog | jq` sees no stray text on stdout) and
+  // the status is 2, so a script that lost its arguments does not pass.
+  if (name === undefined) {
+    process.stderr.write(MAIN_USAGE);
+    return 2;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
   }
   const load = COMMANDS[name];
   if (!load) {
@@ -39,9 +60,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`torchdog ${name}: ${e.message}\n`);
       return e.exitCode ?? 2;
     }
-    // parseArgs reports unknown or malformed flags with these codes.
+    // parseArgs reports unknown or malformed flags with these codes; its
+    // advice about '--' before positional arguments is left out.
     if (e.code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`torchdog ${name}: ${e.message}\nRun 'torchdog ${name} --help' for usage.\n`);
+      const unknown = e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '([^']+)'/.exec(e.message)?.[1] : undefined;
+      process.stderr.write(`torchdog ${name}: ${unknown ? `unknown option '${unknown}'` : e.message}\nRun 'torchdog ${name} --help' for usage.\n`);
       return 2;
     }
     process.stderr.write(`torchdog ${name}: ${e.message}\n`);

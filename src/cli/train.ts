@@ -1,23 +1,28 @@
 // `torchdog train`: resolves the config, provides the demo data when the
 // default config asks for it, renders the run's events on stderr (a bar on a
 // terminal, plain lines otherwise) and prints the JSON summary on stdout.
-import { parseArgs } from 'node:util';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { join, relative, resolve } from 'node:path';
 import { DEMO_MARKER, ensureDemoData } from '../data/index.js';
 import {
-  DEFAULT_CONFIG, loadConfigFile, parseOverrides, resolveConfig, resumeConfig, train,
+  DEFAULT_CONFIG, configKeysNamed, loadConfigFile, parseOverrides, resolveConfig, resumeConfig, train,
   type StepEvent, type TrainConfig, type TrainEvent,
 } from '../train/index.js';
 import { isDirectory, pathExists } from '../util/index.js';
 import { clock, ProgressBar, type ProgressStream } from './progress.js';
 import { TRAIN_USAGE } from './usage.js';
 import { UsageError } from './errors.js';
+import { parseFlags } from './flags.js';
 
-const DEFAULT_CONFIG_FILE = 'configs/default.yaml';
+/**
+ * The default recipe, read from the package itself (dist/cli/ and src/cli/
+ * are both two folders down), so that `torchdog train` trains the same thing
+ * from any working directory.
+ */
+export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL('../../configs/default.yaml', import.meta.url));
 
 export async function trainCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags({
     args: argv,
     allowPositionals: true,
     options: {
@@ -25,13 +30,14 @@ export async function trainCommand(argv: string[]): Promise<number> {
       resume: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
+  }, overrideHint);
   if (values.help) {
     process.stdout.write(TRAIN_USAGE);
     return 0;
   }
   const config = await commandConfig(values.config, values.resume, parseOverrides(positionals));
   const progress = new TrainProgress(process.stderr, config.train.log_every);
+  if (!values.resume) progress.line(`config: ${shownPath(values.config ?? DEFAULT_CONFIG_FILE)}`);
   await provideDemoData(config, progress);
 
   // First Ctrl-C: finish the step, write a consistent checkpoint, stop.
@@ -59,8 +65,21 @@ async function commandConfig(file: string | undefined, resume: string | undefine
     if (file) throw new UsageError('--resume uses the run\'s own config.yaml; give overrides (key=value) instead of --config');
     return resumeConfig(resume, overrides);
   }
-  const path = file ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
-  return resolveConfig(path ? await loadConfigFile(path) : {}, overrides);
+  return resolveConfig(await loadConfigFile(file ?? DEFAULT_CONFIG_FILE), overrides);
+}
+
+/** `--epochs 5` is a config key given as a flag: suggest the override (`train.epochs=5`). */
+function overrideHint(option: string, value: string | undefined): string {
+  const keys = configKeysNamed(option);
+  const example = (key: string) => `${key}=${value ?? 'VALUE'}`;
+  if (keys.length === 0) return "train's options are --config, --resume and --help; config keys are set as key=value (e.g. train.epochs=5), see 'torchdog train --help'";
+  return `config keys are set as key=value, without dashes: ${keys.map(example).join(' or ')}`;
+}
+
+/** A path relative to the working directory when it is inside it, else absolute. */
+function shownPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith('..') && !rel.startsWith('/') ? rel : resolve(path);
 }
 
 /**

@@ -13,6 +13,10 @@ Commands:
   serve [--model M] [--port P]            the HTTP service: web page, /predict, /metrics
   data pull|status|push [TARGET]          version data with DVC's format and remotes (local, gs://)
 
+Options:
+  --help, -h                              show this help
+  --version, -v                           print the package version
+
 Run 'torchdog <command> --help' for a command's options.
 `;
 
@@ -41,17 +45,18 @@ The default data.root, data/demo, is the embedded demo set: generated there on
 first use (a folder of your own at that path is used as it is).
 
 Options:
-  --config, -c FILE    YAML config              [default: configs/default.yaml if present]
+  --config, -c FILE    YAML config              [default: the package's configs/default.yaml]
   --resume RUN_DIR     continue a run (weights, optimizer state, epoch and step)
   key=value            dotted overrides, e.g. train.epochs=5 optim.lr=3e-4 data.root=data/hotdog
   --help, -h           show this help
 
-Keys (defaults): data.{root: data/demo, image_size: 128, mean, std, val_fraction: 0.2,
-  workers: 4, strict: false}; model.{arch: resnet18, pretrained: null};
-  optim.{name: adam|adamw|sgd, lr: 0.001, weight_decay: 0, momentum: 0.9, nesterov,
-  betas, schedule: none|step|cosine, warmup_epochs, step_size, gamma, min_lr};
-  train.{epochs: 3, batch_size: 32, seed: 0, device: auto, threads: 0, amp: false,
-  augment.{hflip, crop_scale, crop_ratio}, early_stopping.{patience, min_delta}, log_every};
+Keys and their defaults (the default recipe, the same from any folder):
+  data.{root: data/demo, image_size: 128, mean, std, val_fraction: 0.2, workers: 4,
+  strict: false}; model.{arch: resnet18, pretrained: null}; optim.{name: adam|adamw|sgd,
+  lr: 0.001, weight_decay: 0, momentum: 0.9, nesterov, betas, schedule: cosine|none|step,
+  warmup_epochs: 0, step_size, gamma, min_lr}; train.{epochs: 8, batch_size: 32, seed: 0,
+  device: auto, threads: 0, amp: false, augment.{hflip: true, crop_scale: [0.6, 1],
+  crop_ratio}, early_stopping.{patience, min_delta}, log_every: 10};
   output.{dir: runs, name, gcs}.
 
 A run writes RUN_DIR/{config.yaml, metrics.jsonl, model.safetensors (best),
@@ -71,6 +76,7 @@ Options:
   --device DEVICE      cpu, cuda, cuda:N or auto                      [default: auto]
   --threads N          LibTorch threads, 0 = one per core             [default: 0]
   --batch N            images per forward pass                        [default: 32]
+  --help, -h           show this help
 `;
 
 /**
