@@ -187,17 +187,17 @@ export function openRemote(config: DvcConfig, name: string | undefined, options:
 export class RemoteSet {
   private readonly opened = new Map<string, Remote>();
 
+  /** `choice.remote` is --remote; `choice.gcs` the client options for gs:// remotes. */
   constructor(
     private readonly config: DvcConfig,
-    private readonly override: string | undefined,
-    private readonly options: RemoteOptions = {},
+    private readonly choice: { remote?: string; gcs?: GcsClientOptions } = {},
   ) {}
 
   for(out: { remote?: string }): Remote {
-    const name = this.override ?? out.remote;
+    const name = this.choice.remote ?? out.remote;
     let remote = this.opened.get(name ?? '');
     if (!remote) {
-      remote = openRemote(this.config, name, this.options);
+      remote = openRemote(this.config, name, this.choice.gcs ? { gcs: this.choice.gcs } : {});
       this.opened.set(name ?? '', remote);
     }
     return remote;

@@ -82,6 +82,43 @@ export async function checkOutputFolders(repo: DvcRepo, dvc: DvcFile, out: DvcOu
   }
 }
 
+/** An output of a .dvc file, located in the workspace and checked: what pull, push and status work on. */
+export interface ResolvedOut {
+  dvc: DvcFile;
+  out: DvcOut;
+  /** The .dvc file, relative to the repository root (for messages). */
+  dvcName: string;
+  /** The workspace path, absolute. */
+  root: string;
+  /** The workspace path, relative to the repository root. */
+  target: string;
+  /** The .dvc version is DVC 2's: text files were hashed after CRLF → LF. */
+  legacy: boolean;
+  /** The .dvc version is a folder (`<md5>.dir`). */
+  isDir: boolean;
+}
+
+/** Locates an output, refusing paths outside the repository, into .git, .dvc or .hg, or through a symlinked folder. */
+export async function resolveOut(repo: DvcRepo, dvc: DvcFile, out: DvcOut): Promise<ResolvedOut> {
+  const dvcName = repoRelative(repo, dvc.file);
+  const root = outPath(repo, dvc, out);
+  await checkOutputFolders(repo, dvc, out, root);
+  return {
+    dvc,
+    out,
+    dvcName,
+    root,
+    target: repoRelative(repo, root),
+    legacy: out.md5 !== undefined && out.hash !== 'md5',
+    isDir: out.md5?.endsWith('.dir') ?? false,
+  };
+}
+
+/** A listed file's name for messages: `data/sub/a.jpg` (the output's own name for a file output). */
+export function entryName(target: string, relpath: string): string {
+  return relpath ? `${target}/${relpath}` : target;
+}
+
 // Folders never searched for .dvc files: DVC's own, VCS metadata, packages.
 const SKIPPED = new Set(['.git', '.hg', '.dvc', 'node_modules']);
 
@@ -103,6 +140,13 @@ export async function findDvcFiles(repo: DvcRepo): Promise<string[]> {
   };
   await visit(repo.root);
   return found;
+}
+
+/** The repository holding `options.cwd` (default: the working directory) and the .dvc files its `targets` name; see {@link selectDvcFiles}. */
+export async function openTargets(options: { cwd?: string; targets?: readonly string[] }, create = false): Promise<{ repo: DvcRepo; files: DvcFile[] }> {
+  const cwd = options.cwd ?? process.cwd();
+  const repo = await openRepo(cwd);
+  return { repo, files: await selectDvcFiles(repo, options.targets, cwd, create) };
 }
 
 /**

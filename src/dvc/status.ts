@@ -4,13 +4,13 @@ import { stat } from 'node:fs/promises';
 import type { GcsClientOptions } from '../cloud/index.js';
 import { mapLimit } from '../util/index.js';
 import type { DvcFile, DvcOut } from './dvcfile.js';
-import { legacyMd5File, md5File, type DirEntry } from './hash.js';
+import { readListing } from './fetch.js';
+import type { DirEntry } from './hash.js';
 import { objectKey } from './objects.js';
-import { DEFAULT_JOBS, readDirObject } from './pull.js';
-import { RemoteSet } from './remote.js';
-import { checkOutputFolders, openRepo, outPath, repoRelative, selectDvcFiles, type DvcRepo } from './repo.js';
-import type { ProgressListener } from './transfer.js';
-import { directoryHash, hashFiles, listFiles } from './workspace.js';
+import { RemoteSet, type Remote } from './remote.js';
+import { entryName, openTargets, resolveOut, type DvcRepo, type ResolvedOut } from './repo.js';
+import { DEFAULT_JOBS, progressOf, type ProgressListener } from './transfer.js';
+import { hashOutput, type OutputHash } from './workspace.js';
 
 export interface StatusOptions {
   cwd?: string;
@@ -55,115 +55,103 @@ export interface StatusResult {
   clean: boolean;
 }
 
-function entryName(target: string, relpath: string): string {
-  return relpath ? `${target}/${relpath}` : target;
+/**
+ * The .dvc version's files when they are at hand: a file output's always, a
+ * folder's when its listing is cached or the remote is asked (`--cloud`).
+ */
+async function knownListing(repo: DvcRepo, o: ResolvedOut, remote: Remote | undefined, signal?: AbortSignal): Promise<DirEntry[] | null> {
+  if (!o.out.md5) return null;
+  if (o.isDir && !remote && !(await repo.cache.has(o.out.md5, o.legacy))) return null;
+  return readListing(repo, o, () => remote!, signal);
+}
+
+/** The output as it is in the workspace, hashed as its .dvc version was; null when it is not there. */
+async function workspaceHash(repo: DvcRepo, o: ResolvedOut, options: StatusOptions): Promise<OutputHash | null> {
+  const info = await stat(o.root).catch(() => undefined);
+  if (!info) return null;
+  return hashOutput(repo, o, info, { legacy: o.legacy, signal: options.signal, onProgress: options.onProgress });
+}
+
+function workspaceState(o: ResolvedOut, now: OutputHash | null): OutStatus['workspace'] {
+  if (!o.out.md5) return 'new';
+  // A folder holding nothing DVC sees (say, only the ignored demo set) has not been pulled.
+  const empty = o.isDir && now?.nfiles === 0 && o.out.nfiles !== 0;
+  if (!now || empty) return 'missing';
+  return now.md5 === o.out.md5 ? 'unchanged' : 'modified';
+}
+
+/** File by file, the workspace against the .dvc version: everything is added before the first version. */
+function compareFiles(o: ResolvedOut, entries: readonly DirEntry[] | null, files: readonly DirEntry[]): Changes | null {
+  if (!entries) return o.out.md5 ? null : { added: files.map((f) => entryName(o.target, f.relpath)), modified: [], deleted: [] };
+  const want = new Map(entries.map((e) => [e.relpath, e.md5]));
+  const have = new Map(files.map((f) => [f.relpath, f.md5]));
+  const changes: Changes = { added: [], modified: [], deleted: [] };
+  for (const [relpath, md5] of have) {
+    const expected = want.get(relpath);
+    if (expected === undefined) changes.added.push(entryName(o.target, relpath));
+    else if (expected !== md5) changes.modified.push(entryName(o.target, relpath));
+  }
+  for (const relpath of want.keys()) if (!have.has(relpath)) changes.deleted.push(entryName(o.target, relpath));
+  return changes;
+}
+
+/** The objects of `entries`, each once. */
+function objectsOf(entries: readonly DirEntry[]): string[] {
+  return [...new Set(entries.map((e) => e.md5))];
+}
+
+/** The `objects` for which `has` holds, asked `jobs` at a time. */
+async function objectsWhere(objects: readonly string[], jobs: number, has: (md5: string) => Promise<boolean>): Promise<Set<string>> {
+  const found = new Set<string>();
+  await mapLimit(objects, jobs, async (md5) => {
+    if (await has(md5)) found.add(md5);
+  });
+  return found;
+}
+
+async function cachePresence(repo: DvcRepo, o: ResolvedOut, entries: readonly DirEntry[]): Promise<NonNullable<OutStatus['cache']>> {
+  const found = await objectsWhere(objectsOf(entries), 32, (md5) => repo.cache.has(md5, o.legacy));
+  return { present: entries.filter((e) => found.has(e.md5)).length, total: entries.length };
+}
+
+async function remotePresence(remote: Remote, o: ResolvedOut, entries: readonly DirEntry[], options: StatusOptions): Promise<NonNullable<OutStatus['remote']>> {
+  const report = progressOf(options.onProgress, o.target);
+  const objects = objectsOf(entries);
+  let done = 0;
+  const found = await objectsWhere(objects, options.jobs ?? DEFAULT_JOBS, async (md5) => {
+    const key = objectKey(md5, o.legacy);
+    const present = await remote.exists(key).catch((error: unknown) => Promise.reject(remote.toError(error, key)));
+    report('checking', ++done, objects.length, 0);
+    return present;
+  });
+  return { name: remote.name, url: remote.url, present: entries.filter((e) => found.has(e.md5)).length, total: entries.length };
 }
 
 async function outStatus(repo: DvcRepo, dvc: DvcFile, out: DvcOut, options: StatusOptions, remotes: RemoteSet): Promise<OutStatus> {
-  const dvcName = repoRelative(repo, dvc.file);
-  const root = outPath(repo, dvc, out);
-  const target = repoRelative(repo, root);
-  await checkOutputFolders(repo, dvc, out, root);
-  const legacy = out.hash !== 'md5' && out.md5 !== undefined;
-  const isDir = out.md5?.endsWith('.dir') ?? false;
+  const o = await resolveOut(repo, dvc, out);
   // Opening checks the name, so a mistyped --remote fails even without --cloud.
   const configured = out.push && (options.cloud || options.remote !== undefined) ? remotes.for(out) : undefined;
   const remote = options.cloud ? configured : undefined;
-
-  // The .dvc version, file by file, when the listing is at hand.
-  let entries: DirEntry[] | null = null;
-  if (out.md5 && !isDir) entries = [{ relpath: '', md5: out.md5 }];
-  else if (out.md5 && isDir) {
-    const cached = await repo.cache.has(out.md5, legacy);
-    if (cached || remote) {
-      entries = await readDirObject(repo, out, () => remote!, `${dvcName} (${target})`, options.signal);
-    }
-  }
-
-  // The workspace now.
-  const info = await stat(root).catch(() => undefined);
-  let current: OutStatus['current'] = null;
-  let files: { relpath: string; md5: string }[] = [];
-  if (info?.isDirectory()) {
-    const listed = await listFiles(repo, root);
-    let done = 0;
-    let bytes = 0;
-    const hashed = await hashFiles(listed, {
-      legacy,
-      signal: options.signal,
-      onFile: (f) => {
-        bytes += f.size;
-        options.onProgress?.({ phase: 'hashing', target, done: ++done, total: listed.length, bytes });
-      },
-    });
-    const tree = directoryHash(hashed);
-    files = tree.entries;
-    current = { md5: tree.oid, size: tree.size, nfiles: hashed.length };
-  } else if (info) {
-    const md5 = await (legacy ? legacyMd5File : md5File)(root);
-    files = [{ relpath: '', md5 }];
-    current = { md5, size: info.size, nfiles: null };
-  }
-  // A folder holding nothing DVC sees (say, only the ignored demo set) has not been pulled.
-  const empty = isDir && current?.nfiles === 0 && out.nfiles !== 0;
-  const workspace: OutStatus['workspace'] = !out.md5 ? 'new' : !current || empty ? 'missing' : current.md5 === out.md5 ? 'unchanged' : 'modified';
-
-  let changes: Changes | null = null;
-  if (entries) {
-    const want = new Map(entries.map((e) => [e.relpath, e.md5]));
-    const have = new Map(files.map((f) => [f.relpath, f.md5]));
-    changes = { added: [], modified: [], deleted: [] };
-    for (const [relpath, md5] of have) {
-      const expected = want.get(relpath);
-      if (expected === undefined) changes.added.push(entryName(target, relpath));
-      else if (expected !== md5) changes.modified.push(entryName(target, relpath));
-    }
-    for (const relpath of want.keys()) if (!have.has(relpath)) changes.deleted.push(entryName(target, relpath));
-  } else if (!out.md5) {
-    changes = { added: files.map((f) => entryName(target, f.relpath)), modified: [], deleted: [] };
-  }
-
-  let cache: OutStatus['cache'] = null;
-  let remoteStatus: OutStatus['remote'] = null;
-  if (entries) {
-    const objects = [...new Set(entries.map((e) => e.md5))];
-    const inCache = new Set<string>();
-    await mapLimit(objects, 32, async (md5) => {
-      if (await repo.cache.has(md5, legacy)) inCache.add(md5);
-    });
-    cache = { present: entries.filter((e) => inCache.has(e.md5)).length, total: entries.length };
-    if (remote) {
-      const onRemote = new Set<string>();
-      let done = 0;
-      await mapLimit(objects, options.jobs ?? DEFAULT_JOBS, async (md5) => {
-        const key = objectKey(md5, legacy);
-        try {
-          if (await remote.exists(key)) onRemote.add(md5);
-        } catch (error) {
-          throw remote.toError(error, key);
-        }
-        options.onProgress?.({ phase: 'checking', target, done: ++done, total: objects.length, bytes: 0 });
-      });
-      remoteStatus = { name: remote.name, url: remote.url, present: entries.filter((e) => onRemote.has(e.md5)).length, total: entries.length };
-    }
-  }
+  const entries = await knownListing(repo, o, remote, options.signal);
+  const now = await workspaceHash(repo, o, options);
+  const changes = compareFiles(o, entries, now?.files ?? []);
+  const cache = entries ? await cachePresence(repo, o, entries) : null;
+  const onRemote = entries && remote ? await remotePresence(remote, o, entries, options) : null;
   return {
-    dvcFile: dvcName,
-    path: target,
+    dvcFile: o.dvcName,
+    path: o.target,
     expected: { md5: out.md5 ?? null, size: out.size ?? null, nfiles: out.nfiles ?? null },
-    workspace,
-    current,
+    workspace: workspaceState(o, now),
+    current: now && { md5: now.md5, size: now.size, nfiles: now.nfiles },
     changes,
     cache,
-    remote: remoteStatus,
+    remote: onRemote,
   };
 }
 
 export async function status(options: StatusOptions = {}): Promise<StatusResult> {
-  const cwd = options.cwd ?? process.cwd();
-  const repo = await openRepo(cwd);
-  const files = await selectDvcFiles(repo, options.targets, cwd);
-  const remotes = new RemoteSet(repo.config, options.remote, options.gcs ? { gcs: options.gcs } : {});
+  const { repo, files } = await openTargets(options);
+  const remotes = new RemoteSet(repo.config, options);
   const outs: OutStatus[] = [];
   for (const dvc of files) {
     for (const out of dvc.outs) if (out.cache) outs.push(await outStatus(repo, dvc, out, options, remotes));

@@ -19,6 +19,14 @@ export interface ProgressEvent {
 
 export type ProgressListener = (event: ProgressEvent) => void;
 
+/** One output's progress: `report(phase, done, total, bytes)` to the listener, if any. */
+export function progressOf(onProgress: ProgressListener | undefined, target: string) {
+  return (phase: Phase, done: number, total: number, bytes: number): void => onProgress?.({ phase, target, done, total, bytes });
+}
+
+/** Transfers at a time unless the caller says (`--jobs`). */
+export const DEFAULT_JOBS = 16;
+
 export interface Failure {
   /** What failed, for the message (a workspace path or an object key). */
   what: string;

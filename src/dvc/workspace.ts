@@ -1,5 +1,6 @@
 // What an output holds in the workspace, as DVC sees it: the files under a
 // tracked folder minus what .dvcignore hides, with their md5s.
+import type { Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus } from 'node:os';
@@ -8,7 +9,8 @@ import { DvcError } from './errors.js';
 import { compareCodePoints, dirObjectBytes, legacyMd5File, md5Bytes, md5File, type DirEntry } from './hash.js';
 import { DVCIGNORE } from './ignore.js';
 import { TEMP_FILE } from '../util/index.js';
-import { repoRelative, type DvcRepo } from './repo.js';
+import { repoRelative, type DvcRepo, type ResolvedOut } from './repo.js';
+import { progressOf, type ProgressListener } from './transfer.js';
 
 export interface WorkspaceFile {
   /** Inside the output, '/'-separated. */
@@ -90,4 +92,50 @@ export function directoryHash(files: readonly HashedFile[]): DirectoryHash {
   const entries = files.map((f) => ({ relpath: f.relpath, md5: f.md5 }));
   const object = dirObjectBytes(entries);
   return { oid: `${md5Bytes(object)}.dir`, object, entries, files: [...files], size: files.reduce((sum, f) => sum + f.size, 0) };
+}
+
+/** An output as it is in the workspace, hashed. */
+export interface OutputHash {
+  /** `<md5>.dir` for a folder, the file's md5 for a file. */
+  md5: string;
+  /** Sum of the files' sizes, as in the .dvc file. */
+  size: number;
+  /** A folder's number of files; null for a file. */
+  nfiles: number | null;
+  /** A file output is one file with relpath ''. */
+  files: HashedFile[];
+  /** A folder's .dir object, whose md5 `md5` is. */
+  listing?: Buffer;
+}
+
+/**
+ * Hashes the output `o`, found in the workspace (`info` is its stat), as
+ * DVC 3 does, or as DVC 2 did when `legacy`; a folder reports its 'hashing'
+ * progress.
+ */
+export async function hashOutput(
+  repo: DvcRepo,
+  o: ResolvedOut,
+  info: Stats,
+  options: { legacy?: boolean; signal?: AbortSignal; onProgress?: ProgressListener },
+): Promise<OutputHash> {
+  if (!info.isDirectory()) {
+    const md5 = await (options.legacy ? legacyMd5File : md5File)(o.root);
+    return { md5, size: info.size, nfiles: null, files: [{ relpath: '', path: o.root, size: info.size, md5 }] };
+  }
+  const listed = await listFiles(repo, o.root);
+  const report = progressOf(options.onProgress, o.target);
+  let done = 0;
+  let bytes = 0;
+  report('hashing', 0, listed.length, 0);
+  const files = await hashFiles(listed, {
+    legacy: options.legacy,
+    signal: options.signal,
+    onFile: (f) => {
+      bytes += f.size;
+      report('hashing', ++done, listed.length, bytes);
+    },
+  });
+  const tree = directoryHash(files);
+  return { md5: tree.oid, size: tree.size, nfiles: files.length, files, listing: tree.object };
 }
