@@ -257,3 +257,15 @@ test('DVC 2 .dvc files (no hash: field) pull from the old remote layout, text fi
   assert.ok((await readFile(join(root, 'data', 'img', '1.jpg'))).equals(image));
   assert.equal((await status({ cwd: root })).clean, true);
 });
+
+test('status without --cloud names a cached listing that fails its md5 check; with --cloud it is fetched again', async () => {
+  const { root } = await makeRepo({ 'data/a': 'a', 'data/b': 'b' });
+  const oid = (await push({ cwd: root, targets: ['data'] })).outs[0]!.md5;
+  const cached = join(root, '.dvc', 'cache', 'files', 'md5', oid.slice(0, 2), oid.slice(2));
+  await chmod(cached, 0o644);
+  await writeFile(cached, '[]');
+  const error = await rejects(status({ cwd: root }), 'ERR_DVC_MISSING_OBJECT', /./);
+  assert.equal(error.message, `data.dvc (data): the cached directory listing ${oid} failed its md5 check and was removed; 'torchdog data status --cloud' fetches it again`);
+  assert.equal((await status({ cwd: root, cloud: true })).clean, true);
+  assert.equal(await readFile(cached, 'utf8').then((text) => text !== '[]'), true, 'the listing is in the cache again');
+});

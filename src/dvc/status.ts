@@ -4,6 +4,7 @@ import { stat } from 'node:fs/promises';
 import type { GcsClientOptions } from '../cloud/index.js';
 import { mapLimit } from '../util/index.js';
 import type { DvcFile, DvcOut } from './dvcfile.js';
+import { DvcError } from './errors.js';
 import { readListing } from './fetch.js';
 import type { DirEntry } from './hash.js';
 import { objectKey } from './objects.js';
@@ -62,7 +63,15 @@ export interface StatusResult {
 async function knownListing(repo: DvcRepo, o: ResolvedOut, remote: Remote | undefined, signal?: AbortSignal): Promise<DirEntry[] | null> {
   if (!o.out.md5) return null;
   if (o.isDir && !remote && !(await repo.cache.has(o.out.md5, o.legacy))) return null;
-  return readListing(repo, o, () => remote!, signal);
+  const fetchFrom = (): Remote => {
+    if (remote) return remote;
+    // readListing drops a cached listing that fails its md5 check; without --cloud it cannot fetch it again.
+    throw new DvcError(
+      'ERR_DVC_MISSING_OBJECT',
+      `${o.dvcName} (${o.target}): the cached directory listing ${o.out.md5} failed its md5 check and was removed; 'torchdog data status --cloud' fetches it again`,
+    );
+  };
+  return readListing(repo, o, fetchFrom, signal);
 }
 
 /** The output as it is in the workspace, hashed as its .dvc version was; null when it is not there. */
