@@ -37,6 +37,11 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(
   exit 1
 }
 
+# onnxruntime-node (a devDependency, for the export tests) ships its CPU
+# runtime; its install script would fetch CUDA libraries from outside the npm
+# registry and fail offline. .npmrc says the same for a plain `npm ci`.
+export ONNXRUNTIME_NODE_INSTALL="${ONNXRUNTIME_NODE_INSTALL:-skip}"
+
 # npm ci runs the install script (cmake-js builds build/Release/torchdog.node)
 # and prepare (tsc builds dist/).
 npm ci --no-audit --no-fund

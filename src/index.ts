@@ -6,6 +6,7 @@ export * from './image/index.js';
 export * from './drift/index.js';
 export * from './dvc/index.js';
 export * from './cloud/index.js';
+export * from './export/index.js';
 export { InvalidArgumentError, writeFileAtomic } from './util/index.js';
 export { train, resumeConfig, TrainError, resolveConfig, parseOverrides, loadConfigFile, DEFAULT_CONFIG, ConfigError } from './train/index.js';
 export type * from './train/index.js';
