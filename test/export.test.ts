@@ -35,6 +35,7 @@ import { decodeOnnxModel, readFields } from './helpers/protobuf-read.ts';
 
 const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..');
+const CLI = join(ROOT, 'test', 'helpers', 'torchdog-cli.ts');
 
 const fixture = JSON.parse(await readFile(join(ROOT, 'test', 'fixtures', 'parity.json'), 'utf8')) as {
   numClasses: number;
@@ -332,4 +333,57 @@ test('unknown formats and opsets are refused with the option named', async () =>
   await assert.rejects(exportModel(checkpoint, { format: 'onnx', opset: 13.5 }), InvalidArgumentError);
   await assert.rejects(exportModel(checkpoint, { format: 'torchscript', opset: 13 }), /options\.opset.*applies to format 'onnx' only/);
   await assert.rejects(exportModel(checkpoint, { format: 'onnx', outFile: 'x' } as never), /Unknown option options\.outFile/);
+});
+
+// --- the command line -------------------------------------------------------
+
+async function cli(args: string[], cwd = ROOT): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd, maxBuffer: 1 << 24 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+test('torchdog export prints one JSON line and writes beside the checkpoint by default', { timeout: 180_000 }, async () => {
+  const where = await tempDir('torchdog-export-cli-');
+  const model = join(where, 'best.safetensors');
+  await writeFile(model, await readFile(checkpoint));
+  const onnx = await cli(['export', '--model', model, '--format', 'onnx']);
+  assert.equal(onnx.code, 0, onnx.stderr);
+  const summary = JSON.parse(onnx.stdout) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(summary), ['format', 'out', 'bytes', 'seconds', 'classes', 'image_size', 'opset']);
+  assert.equal(summary.out, join(where, 'best.onnx'));
+  assert.equal(summary.opset, 13);
+  const ts = await cli(['export', '-m', model, '-f', 'torchscript', '--out', join(where, 'm.pt')]);
+  assert.equal(ts.code, 0, ts.stderr);
+  assert.equal(JSON.parse(ts.stdout).format, 'torchscript');
+  await assertOnly(where, ['best.safetensors', 'best.onnx', 'm.pt']);
+});
+
+test('torchdog export refuses bad flags with exit status 2 and a one-line reason; a failed export exits 1 and leaves nothing', { timeout: 180_000 }, async () => {
+  const cases: [string[], RegExp][] = [
+    [['export', '--format', 'onnx'], /--model is required/],
+    [['export', '--model', checkpoint], /--format is required: onnx or torchscript/],
+    [['export', '--model', checkpoint, '--format', 'tflite'], /--format: expected onnx or torchscript but received "tflite"/],
+    [['export', '--model', checkpoint, '--format', 'onnx', '--opset', '9'], /--opset: expected an integer between 11 and 23 but received "9"/],
+    [['export', '--model', checkpoint, '--format', 'torchscript', '--opset', '13'], /--opset applies to --format onnx only/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await cli(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.equal(r.stdout, '');
+  }
+  const where = await tempDir('torchdog-export-cli-');
+  const r = await cli(['export', '--model', checkpoint, '--format', 'onnx', '--out', join(where, 'no', 'such', 'm.onnx')]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /torchdog export: cannot write .*m\.onnx: the folder .* does not exist\n/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  await assertOnly(where, []);
+  const help = await cli(['export', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^Usage: torchdog export --model M --format onnx\|torchscript/);
 });

@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   drift: async () => (await import('./drift.js')).driftCommand,
   serve: async () => (await import('./serve.js')).serveCommand,
   data: async () => (await import('./data.js')).dataCommand,
+  export: async () => (await import('./export.js')).exportCommand,
 };
 
 /** The commands `torchdog` dispatches to. */

@@ -12,6 +12,7 @@ Commands:
   drift --reference R --current C         recent predictions against the training set; JSON, --html page
   serve [--model M] [--port P]            the HTTP service: web page, /predict, /metrics
   data pull|status|push [TARGET]          version data with DVC's format and remotes (local, gs://)
+  export --model M --format F             a model for other runtimes: onnx or torchscript; JSON
 
 Options:
   --help, -h                              show this help
@@ -170,4 +171,30 @@ gs:// uses Application Default Credentials (gcloud auth application-default
 login, or GOOGLE_APPLICATION_CREDENTIALS); STORAGE_EMULATOR_HOST points it at an
 emulator. Ctrl-C stops after the transfers in flight (status 130): everything
 written is complete and verified, and running the command again continues.
+`;
+
+export const EXPORT_USAGE = `Usage: torchdog export --model M --format onnx|torchscript [--out FILE] [--opset N]
+
+Writes a checkpoint as a model for another runtime. Both formats take uint8
+RGB pixels [N, S, S, 3] (NHWC; S is the checkpoint's image_size, N is free) and
+return logits and probabilities, float32 [N, classes]; the normalisation is
+inside, and the classes, image_size, mean and std travel with the file.
+
+  onnx         for onnxruntime (Node, web, mobile, Python), TensorRT, Triton...:
+               input 'image', outputs 'logits' and 'probabilities', the metadata
+               in metadata_props
+  torchscript  a .pt for torch.jit.load (PyTorch) and torch::jit::load (LibTorch):
+               forward(image) -> (logits, probabilities), state_dict() with
+               torchvision's names, the metadata in the extra file torchdog.json;
+               loaded back and checked against the checkpoint before it is kept
+
+Prints one JSON line: {"format","out","bytes","seconds","classes","image_size","opset"}.
+The file appears whole or not at all.
+
+Options:
+  --model, -m M        checkpoint (.safetensors) or gs://BUCKET/PATH           [required]
+  --format, -f F       onnx or torchscript                                    [required]
+  --out, -o FILE       where to write     [default: the checkpoint's path as .onnx or .pt]
+  --opset N            ONNX opset, 11 to 23                                   [default: 13]
+  --help, -h           show this help
 `;
