@@ -1,6 +1,7 @@
 import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors, SafetensorsError, type Tensor } from '../src/index.ts';
 import { tempDir } from './helpers/checkpoint.ts';
@@ -104,4 +105,31 @@ test('writes are atomic: no temp file remains and an existing file is replaced w
 
 test('reading a missing file names it', async () => {
   await assert.rejects(readSafetensors('/nonexistent/m.safetensors'), /\/nonexistent\/m\.safetensors: no such checkpoint file/);
+});
+
+test('only a regular file is read, and only up to a size: a device, a FIFO or a folder is refused before any read', async () => {
+  const dir = await tempDir();
+  const fifo = join(dir, 'pipe.safetensors');
+  execFileSync('mkfifo', [fifo]);
+  const cases: Array<[string, RegExp]> = [
+    ['/dev/zero', /^\/dev\/zero: is a character device, not a checkpoint file$/],
+    [fifo, /pipe\.safetensors: is a FIFO \(named pipe\), not a checkpoint file$/],
+    [dir, /: is a folder, not a checkpoint file$/],
+  ];
+  for (const [path, message] of cases) {
+    // A FIFO would block open() and /dev/zero never ends: either hangs past the test's bound.
+    await assert.rejects(readSafetensors(path), (e: Error) => {
+      assert.ok(e instanceof SafetensorsError, String(e));
+      assert.match(e.message, message);
+      return true;
+    });
+  }
+  const path = join(dir, 'w.safetensors');
+  await writeSafetensors(path, tensors);
+  const size = (await readFile(path)).length;
+  await assert.rejects(readSafetensors(path, { maxBytes: size - 1 }), new RegExp(`w\\.safetensors: is ${size} bytes, more than the ${size - 1} a checkpoint may have$`));
+  assert.equal((await readSafetensors(path, { maxBytes: size })).tensors.size, 3);
+  // A link to a checkpoint (runs/latest/model.safetensors is reached through one) is followed.
+  await symlink(path, join(dir, 'link.safetensors'));
+  assert.equal((await readSafetensors(join(dir, 'link.safetensors'))).tensors.size, 3);
 });

@@ -4,5 +4,5 @@ export { Model, createModel, cudaAvailable, engineCounts, setTf32 } from './mode
 export type { ModelOptions, OptimizerOptions, ImageBatch, Normalization, ForwardResult, StepResult, EvalResult, TorchScriptExportOptions, TorchScriptRun } from './model.js';
 export { readCheckpoint, saveCheckpoint, loadWeights, checkpointMetadata, parseCheckpointMetadata, CheckpointError, CHECKPOINT_FORMAT } from './checkpoint.js';
 export type { Checkpoint, CheckpointInfo } from './checkpoint.js';
-export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors, SafetensorsError, DTYPE_SIZES } from './safetensors.js';
-export type { Tensor, SafetensorsContent, Dtype } from './safetensors.js';
+export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors, SafetensorsError, DTYPE_SIZES, MAX_SAFETENSORS_BYTES } from './safetensors.js';
+export type { Tensor, SafetensorsContent, Dtype, ReadSafetensorsOptions } from './safetensors.js';

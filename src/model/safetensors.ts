@@ -2,7 +2,8 @@
 // header {name: {dtype, shape, data_offsets}, __metadata__: {str: str}},
 // then the tensor bytes. Reading executes nothing and checks every size
 // and offset against the file; writing is atomic.
-import { open, readFile } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/index.js';
 
 export const DTYPE_SIZES = {
@@ -131,15 +132,60 @@ export async function writeSafetensors(path: string, tensors: readonly Tensor[],
   await writeFileAtomic(path, serializeSafetensors(tensors, metadata));
 }
 
-export async function readSafetensors(path: string): Promise<SafetensorsContent> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
+/**
+ * The largest file readSafetensors reads: far above any ResNet18 checkpoint
+ * (45 MB) or its Adam state (90 MB), far below what a device or a lie would
+ * make it allocate.
+ */
+export const MAX_SAFETENSORS_BYTES = 1024 * 1024 * 1024;
+
+export interface ReadSafetensorsOptions {
+  /** Refuse files larger than this many bytes; default {@link MAX_SAFETENSORS_BYTES}. */
+  maxBytes?: number;
+}
+
+function kindOf(info: Stats): string {
+  if (info.isDirectory()) return 'a folder';
+  if (info.isFIFO()) return 'a FIFO (named pipe)';
+  if (info.isCharacterDevice()) return 'a character device';
+  if (info.isBlockDevice()) return 'a block device';
+  if (info.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * Reads a safetensors file: it must be a regular file (links followed) of at
+ * most `maxBytes`, checked before anything is read, so a device, a FIFO or a
+ * folder is refused at once rather than read without end or waited on.
+ */
+export async function readSafetensors(path: string, options: ReadSafetensorsOptions = {}): Promise<SafetensorsContent> {
+  const maxBytes = options.maxBytes ?? MAX_SAFETENSORS_BYTES;
+  const refuse = (why: string): never => {
+    throw new SafetensorsError(`${path}: ${why}`);
+  };
+  const cannot = (error: unknown): never => {
     const e = error as NodeJS.ErrnoException;
-    throw new SafetensorsError(
-      e.code === 'ENOENT' ? `${path}: no such checkpoint file` : `${path}: cannot read checkpoint (${e.message})`,
-    );
+    return refuse(e.code === 'ENOENT' ? 'no such checkpoint file' : `cannot read checkpoint (${e.message})`);
+  };
+  const checkKind = (info: Stats): void => {
+    if (!info.isFile()) refuse(`is ${kindOf(info)}, not a checkpoint file`);
+    if (info.size > maxBytes) refuse(`is ${info.size} bytes, more than the ${maxBytes} a checkpoint may have`);
+  };
+  checkKind(await stat(path).catch(cannot));
+  // O_NONBLOCK: should a FIFO have replaced the file since stat, open returns instead of waiting for a writer.
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK).catch(cannot);
+  try {
+    const info = await handle.stat();
+    checkKind(info);
+    const bytes = Buffer.allocUnsafe(info.size);
+    let offset = 0;
+    while (offset < bytes.byteLength) {
+      const { bytesRead } = await handle.read(bytes, offset, bytes.byteLength - offset, offset).catch(cannot);
+      if (bytesRead === 0) refuse(`shrank to ${offset} bytes while being read (another process is writing it?)`);
+      offset += bytesRead;
+    }
+    return parseSafetensors(bytes, path);
+  } finally {
+    await handle.close();
   }
-  return parseSafetensors(bytes, path);
 }
