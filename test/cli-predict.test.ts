@@ -1,6 +1,6 @@
 import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
@@ -89,5 +89,20 @@ test('usage errors name the problem and exit 2; --help exits 0', async () => {
     r = await cli(args);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /Usage: torchdog/);
+  }
+});
+
+test('predict --model refuses a device, a FIFO or a folder at once, saying what it is', async () => {
+  const dir = await tempDir();
+  const image = join(dir, 'x.png');
+  await writeFile(image, await encodeImage('png', 32, 32));
+  const fifo = join(dir, 'pipe.safetensors');
+  execFileSync('mkfifo', [fifo]);
+  for (const [model, what] of [['/dev/zero', 'a character device'], [fifo, 'a FIFO \\(named pipe\\)'], [dir, 'a folder']] as const) {
+    const started = performance.now();
+    const r = await cli(['predict', '--model', model, '--device', 'cpu', image]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`${model.replace(/[.]/g, '\\.')}: is ${what}, not a checkpoint file`));
+    assert.ok(performance.now() - started < 30_000, 'refused before reading');
   }
 });

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { readCheckpoint, loadWeights } from '../model/index.js';
+import { readCheckpoint, loadWeights, maxBatchForMemory } from '../model/index.js';
 import { createModel } from '../model/index.js';
 import { scanSplit } from '../data/index.js';
 import { decodeSet } from '../data/index.js';
@@ -43,7 +43,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const model = await createModel({ numClasses: info.classes.length, device: values.device, threads: parseIntegerFlag(values.threads, '--threads', 0, 1024) });
   try {
     await loadWeights(model, tensors, values.model);
-    const result = await evaluate(model, set, { batchSize, normalization: info, classes: info.classes.length });
+    // The checkpoint's image_size sets what one image costs in a forward pass.
+    const result = await evaluate(model, set, { batchSize: Math.min(batchSize, maxBatchForMemory(info.imageSize)), normalization: info, classes: info.classes.length });
     // Row c of the confusion matrix holds the images of class c; its diagonal cell, the right ones.
     const perClass = Object.fromEntries(
       info.classes.map((name, c) => {

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { Classifier } from '../model/index.js';
+import { Classifier, maxBatchForMemory } from '../model/index.js';
 import { ImageDecodeError } from '../image/index.js';
 import { UsageError } from './errors.js';
 import { PREDICT_USAGE } from './usage.js';
@@ -23,12 +23,14 @@ export async function predictCommand(argv: string[]): Promise<number> {
   }
   if (!values.model) throw new UsageError('--model is required (a .safetensors checkpoint)\n\n' + PREDICT_USAGE);
   if (positionals.length === 0) throw new UsageError('give at least one IMAGE file\n\n' + PREDICT_USAGE);
-  const batch = parseIntegerFlag(values.batch, '--batch', 1, 4096);
+  const requested = parseIntegerFlag(values.batch, '--batch', 1, 4096);
   const classifier = await Classifier.load(values.model, {
     device: values.device,
     threads: parseIntegerFlag(values.threads, '--threads', 0, 1024),
-    maxBatch: batch,
+    maxBatch: requested,
   });
+  // The checkpoint's image_size sets what one image costs in a forward pass.
+  const batch = Math.min(requested, maxBatchForMemory(classifier.imageSize));
   let failures = 0;
   try {
     for (let i = 0; i < positionals.length; i += batch) {

@@ -2,7 +2,10 @@ export { Classifier } from './classifier.js';
 export type { ClassifierOptions, Prediction } from './classifier.js';
 export { Model, createModel, cudaAvailable, engineCounts, setTf32 } from './model.js';
 export type { ModelOptions, OptimizerOptions, ImageBatch, Normalization, ForwardResult, StepResult, EvalResult, TorchScriptExportOptions, TorchScriptRun } from './model.js';
-export { readCheckpoint, saveCheckpoint, loadWeights, checkpointMetadata, parseCheckpointMetadata, CheckpointError, CHECKPOINT_FORMAT } from './checkpoint.js';
+export {
+  readCheckpoint, saveCheckpoint, loadWeights, checkTensorValues, checkpointMetadata, parseCheckpointMetadata, maxBatchForMemory,
+  CheckpointError, CHECKPOINT_FORMAT, MAX_IMAGE_SIZE, BATCH_MEMORY_BYTES,
+} from './checkpoint.js';
 export type { Checkpoint, CheckpointInfo } from './checkpoint.js';
 export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors, SafetensorsError, DTYPE_SIZES, MAX_SAFETENSORS_BYTES } from './safetensors.js';
 export type { Tensor, SafetensorsContent, Dtype, ReadSafetensorsOptions } from './safetensors.js';
