@@ -93,16 +93,31 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `torchdog ARGS` from source in `cwd`; `onStderr` sees stderr as it arrives (to time a Ctrl-C). */
-export function torchdog(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}, onStderr?: (text: string, child: ChildProcess) => void): Promise<CliResult> {
+export interface CliHooks {
+  /** Sees stderr as it arrives. */
+  onStderr?: (text: string, child: ChildProcess) => void;
+  /** Gets the child as soon as it is started (to signal it at a chosen moment). */
+  onSpawn?: (child: ChildProcess) => void;
+  /** Run as this user (the test must be root to switch). */
+  user?: { uid: number; gid: number };
+}
+
+/** Runs `torchdog ARGS` from source in `cwd`. */
+export function torchdog(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}, hooks: CliHooks = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, ENTRY, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', TSX, ENTRY, ...args], {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(hooks.user ?? {}),
+    });
+    hooks.onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
-      onStderr?.(stderr, child);
+      hooks.onStderr?.(stderr, child);
     });
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
