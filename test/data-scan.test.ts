@@ -1,6 +1,6 @@
 import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { scanImageFolder, decodeSet } from '../src/data/index.ts';
 import { encodeImage } from './helpers/images.ts';
@@ -64,4 +64,25 @@ test('corrupt images are skipped with their path, or fatal when strict', async (
   assert.equal(skippedPaths.length, 2);
   assert.ok(skippedPaths.some((p) => p.endsWith('broken.jpg')));
   await assert.rejects(decodeSet(f.train, { size: 16, workers: 2, strict: true }), /broken\.jpg|cut\.png/);
+});
+
+test('symbolic links to images and to class folders are followed; a loop ends and nothing counts twice; a dangling link is reported by decoding', async () => {
+  const root = await folder({ 'train/a': 2, 'store/b': 3, 'store/extra': 1, 'elsewhere': 0 });
+  await writeFile(join(root, 'elsewhere', 'linked.png'), await encodeImage('png', 16, 16, 9));
+  // DVC's symlink workspaces link every file; datasets are often assembled from folders linked in.
+  await symlink(join(root, 'elsewhere', 'linked.png'), join(root, 'train', 'a', 'via-link.png'));
+  await symlink(join(root, 'store', 'b'), join(root, 'train', 'b'));
+  await symlink(join(root, 'store', 'extra'), join(root, 'store', 'b', 'sub'));
+  await symlink(join(root, 'train', 'b'), join(root, 'store', 'b', 'loop'));
+  await symlink(join(root, 'store', 'extra'), join(root, 'store', 'b', 'sub-again'));
+  await symlink(join(root, 'nowhere.png'), join(root, 'train', 'a', 'dangling.png'));
+  const f = await scanImageFolder(root, { valFraction: 0, seed: 0 });
+  assert.deepEqual(f.classes, ['a', 'b']);
+  const names = (label: number) => f.train.filter((s) => s.label === label).map((s) => s.path.slice(root.length + 1));
+  assert.deepEqual(names(0), ['train/a/dangling.png', 'train/a/img000.png', 'train/a/img001.png', 'train/a/via-link.png']);
+  assert.deepEqual(names(1), ['train/b/img000.png', 'train/b/img001.png', 'train/b/img002.png', 'train/b/sub/img000.png']);
+  const skipped: string[] = [];
+  const set = await decodeSet(f.train, { size: 16, workers: 2, strict: false, onSkip: (p, m) => skipped.push(`${p}: ${m}`) });
+  assert.equal(set.samples.length, 7);
+  assert.deepEqual(skipped, [`${join(root, 'train/a/dangling.png')}: ${join(root, 'train/a/dangling.png')}: no such file`]);
 });

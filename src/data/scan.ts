@@ -1,7 +1,9 @@
 // ImageFolder scanning (DESIGN.md): ROOT/{train,test}/<class>/*.{jpg,jpeg,png,webp};
 // classes are the sorted folder names of train/; without test/, a seeded
-// val_fraction of train/ (per class) is held out.
-import { readdir } from 'node:fs/promises';
+// val_fraction of train/ (per class) is held out. Symbolic links to images
+// and to folders are followed, as torchvision's ImageFolder does.
+import type { Dirent } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Random } from '../util/index.js';
 import { isDirectory } from '../util/index.js';
@@ -30,18 +32,56 @@ function byName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/**
+ * What an entry of a folder is, following a symbolic link to what it names
+ * (as torchvision's ImageFolder and DVC's symlink workspaces expect). A link
+ * to nothing is 'dangling': an image name there is still listed, so that
+ * decoding reports it as unreadable by name rather than it vanishing.
+ */
+async function entryKind(dir: string, entry: Dirent): Promise<'file' | 'dir' | 'dangling' | 'other'> {
+  if (entry.isFile()) return 'file';
+  if (entry.isDirectory()) return 'dir';
+  if (!entry.isSymbolicLink()) return 'other';
+  const info = await stat(join(dir, entry.name)).catch(() => null);
+  if (!info) return 'dangling';
+  return info.isFile() ? 'file' : info.isDirectory() ? 'dir' : 'other';
+}
 
 async function listClassDirs(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort(byName);
+  const names: string[] = [];
+  for (const e of entries) {
+    if (!e.name.startsWith('.') && (await entryKind(dir, e)) === 'dir') names.push(e.name);
+  }
+  return names.sort(byName);
 }
 
-async function listImages(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  return entries
-    .filter((e) => e.isFile() && IMAGE_EXTENSIONS.some((ext) => e.name.toLowerCase().endsWith(ext)))
-    .map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))
-    .sort(byName);
+function isImageName(name: string): boolean {
+  const lower = name.toLowerCase();
+  return IMAGE_EXTENSIONS.some((ext) => lower.endsWith(ext));
+}
+
+/**
+ * The images under a class folder, in its subfolders too, symbolic links
+ * followed; a folder reached a second time (a link back up, two links to one
+ * place) is not walked again, so a loop ends and no image counts twice.
+ */
+async function listImages(classDir: string): Promise<string[]> {
+  const images: string[] = [];
+  const seen = new Set<string>();
+  const walk = async (dir: string): Promise<void> => {
+    const info = await stat(dir);
+    const id = `${info.dev}:${info.ino}`;
+    if (seen.has(id)) return;
+    seen.add(id);
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const kind = await entryKind(dir, entry);
+      if ((kind === 'file' || kind === 'dangling') && isImageName(entry.name)) images.push(join(dir, entry.name));
+      else if (kind === 'dir') await walk(join(dir, entry.name));
+    }
+  };
+  await walk(classDir);
+  return images.sort(byName);
 }
 
 export async function scanSplit(dir: string, classes: readonly string[]): Promise<Sample[]> {
