@@ -286,3 +286,16 @@ test('saveVerified: a check that fails just before the rename leaves the destina
   assert.equal(await readFile(destination, 'utf8'), 'old');
   assert.deepEqual(await readdir(dir), ['file']);
 });
+
+test('a .dvc file whose aliases expand without bound (a "billion laughs") is refused, naming the file', async () => {
+  const { root } = await makeRepo();
+  const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i < 9; i++) levels.push(`l${i}: &l${i} [${Array(10).fill(i === 1 ? '*a' : `*l${i - 1}`).join(', ')}]`);
+  await writeFile(join(root, 'data.dvc'), `${levels.join('\n')}\nouts:\n- path: data\n`);
+  const why = 'not usable YAML (Excessive alias count indicates a resource exhaustion attack); DVC writes no anchors or aliases';
+  for (const command of [pull, status, push]) {
+    const error = await caught(command({ cwd: root }));
+    assert.equal(error.code, 'ERR_DVC_FILE', error.message);
+    assert.equal(error.message, `${join(root, 'data.dvc')}: ${why}`);
+  }
+});

@@ -58,10 +58,19 @@ function ownFields(value: object): Record<string, unknown> {
   return Object.assign(Object.create(null) as Record<string, unknown>, value);
 }
 
+/** The document as plain values; yaml refuses aliases that expand without bound (a "billion laughs"), and the file is named. */
+function documentValue(doc: Document, file: string): unknown {
+  try {
+    return doc.toJS() as unknown;
+  } catch (error) {
+    fail(file, `not usable YAML (${(error as Error).message}); DVC writes no anchors or aliases`);
+  }
+}
+
 export function parseDvcFile(text: string, file: string): DvcFile {
   const doc = parseDocument(text, { prettyErrors: false });
   if (doc.errors.length > 0) fail(file, `not valid YAML (${doc.errors[0]!.message.split('\n')[0]})`);
-  const root = doc.toJS() as unknown;
+  const root = documentValue(doc, file);
   if (typeof root !== 'object' || root === null || Array.isArray(root)) fail(file, 'expected a mapping with an outs list');
   const outs = ownFields(root).outs;
   if (!Array.isArray(outs) || outs.length === 0) fail(file, `expected outs to be a non-empty list but found ${describeValue(outs)}`);
