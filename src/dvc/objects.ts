@@ -7,10 +7,9 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { DvcError } from './errors.js';
+import { DvcError, writeError } from './errors.js';
 import { legacyMd5File } from './hash.js';
-import { isFile } from '../util/index.js';
-import { replaceAtomically } from '../util/index.js';
+import { isFile, pathExists, replaceAtomically } from '../util/index.js';
 
 /**
  * The object's path under a cache or remote root: DVC 3 keeps md5 objects in
@@ -65,15 +64,41 @@ export interface SaveOptions {
 }
 
 /**
+ * `mkdir -p` that reports the real reason: Node's recursive mkdir says ENOENT
+ * on a read-only file system. On ENOENT the missing folders are made one at a
+ * time, so the one that cannot be made fails with its own error.
+ */
+async function makeFolders(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const missing: string[] = [];
+  for (let d = dir; dirname(d) !== d && !(await pathExists(d)); d = dirname(d)) missing.unshift(d);
+  for (const d of missing) {
+    await mkdir(d).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+  }
+}
+
+/**
  * Streams `source` into `destination`, creating folders as needed. A failure,
  * an abort or a wrong md5 leaves `destination` as it was and no temporary file.
+ * A destination that cannot be written is ERR_DVC_WRITE naming it (not the
+ * temporary file); the source's errors are passed on as they are.
  * Returns the number of bytes written.
  */
 export async function saveVerified(source: Readable, destination: string, options: SaveOptions): Promise<number> {
   // An error the source emits while we are still awaiting below must not go
   // unhandled (a crash); the pipeline reports the stream's stored error.
   source.on('error', () => {});
-  await mkdir(dirname(destination), { recursive: true });
+  await makeFolders(dirname(destination)).catch((error: NodeJS.ErrnoException) => {
+    source.destroy();
+    throw writeError(error, error.path ?? dirname(destination), 'create the folder');
+  });
   const hash = createHash('md5');
   let bytes = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -93,9 +118,15 @@ export async function saveVerified(source: Readable, destination: string, option
     },
   });
   arm();
+  let renaming = false;
   try {
     return await replaceAtomically(destination, async (temp) => {
-      await pipeline(source, tap, createWriteStream(temp, { mode: options.mode }), { signal: options.signal });
+      const sink = createWriteStream(temp, { mode: options.mode });
+      let sinkError: unknown;
+      sink.on('error', (error) => (sinkError = error));
+      await pipeline(source, tap, sink, { signal: options.signal }).catch((error: unknown) => {
+        throw error === sinkError ? writeError(error, destination) : error;
+      });
       clearTimeout(timer);
       let actual = hash.digest('hex');
       if (actual !== options.md5 && options.legacy) {
@@ -104,12 +135,13 @@ export async function saveVerified(source: Readable, destination: string, option
       }
       if (actual !== options.md5) throw options.mismatch(actual);
       await options.beforeCommit?.();
+      renaming = true;
       return bytes;
     });
   } catch (error) {
     clearTimeout(timer);
     source.destroy();
-    throw error;
+    throw renaming ? writeError(error, destination) : error;
   }
 }
 

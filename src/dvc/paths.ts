@@ -15,6 +15,7 @@
 //   are created one at a time, each checked after it is made.
 import { lstat, mkdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeError } from './errors.js';
 
 export type ReservedName = '.git' | '.dvc' | '.hg';
 
@@ -106,7 +107,7 @@ export async function folderProblem(root: string, segments: readonly string[], c
     if (!info) {
       if (!create) return undefined;
       await mkdir(abs).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'EEXIST') throw error;
+        if (error.code !== 'EEXIST') throw writeError(error, abs, 'create the folder');
       });
       info = await lstat(abs);
     }

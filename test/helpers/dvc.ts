@@ -100,12 +100,15 @@ export interface CliHooks {
   onSpawn?: (child: ChildProcess) => void;
   /** Run as this user (the test must be root to switch). */
   user?: { uid: number; gid: number };
+  /** A command that runs it: `['unshare', '-m', …]`; torchdog's command line follows. */
+  prefix?: string[];
 }
 
 /** Runs `torchdog ARGS` from source in `cwd`. */
 export function torchdog(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}, hooks: CliHooks = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, ENTRY, ...args], {
+    const [command, ...rest] = [...(hooks.prefix ?? []), process.execPath, '--import', TSX, ENTRY, ...args];
+    const child = spawn(command!, rest, {
       cwd,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
