@@ -299,3 +299,30 @@ test('a .dvc file whose aliases expand without bound (a "billion laughs") is ref
     assert.equal(error.message, `${join(root, 'data.dvc')}: ${why}`);
   }
 });
+
+test("push sweeps a local remote of the temporary files a killed push left (pull, which only reads a remote, leaves them)", async () => {
+  const { root, remote } = await makeRepo({ 'data/a.jpg': 'a' });
+  await push({ cwd: root, targets: ['data'] });
+  const a = md5('a');
+  const old = (Date.now() - STALE_TEMP.ms - 60_000) / 1000;
+  const stale = [
+    `files/md5/${a.slice(0, 2)}/.${a.slice(2)}.torchdog-0123abcd.tmp`,
+    `files/md5/ff/.${'f'.repeat(30)}.dir.torchdog-89abcdef.tmp`,
+    `ab/.${'c'.repeat(30)}.torchdog-00000000.tmp`, // DVC 2 layout
+  ];
+  const kept = [
+    `files/md5/${a.slice(0, 2)}/.${a.slice(2)}.torchdog-11111111.tmp`, // recent: a push may be writing it
+    'files/md5/ab/notes.tmp', // not the writer's pattern
+  ];
+  for (const path of [...stale, ...kept]) {
+    await writeFiles(remote, { [path]: 'partial' });
+    if (path !== kept[0]) await utimes(join(remote, path), old, old);
+  }
+  const temps = async () => Object.keys(await snapshot(remote)).filter((p) => p.endsWith('.tmp'));
+  await pull({ cwd: root });
+  await status({ cwd: root, cloud: true });
+  assert.deepEqual((await temps()).sort(), [...stale, ...kept].sort(), 'pull and status leave the remote as it is');
+  await push({ cwd: root });
+  assert.deepEqual((await temps()).sort(), [...kept].sort());
+  assert.deepEqual(await readFile(join(remote, 'files', 'md5', a.slice(0, 2), a.slice(2)), 'utf8'), 'a', 'objects stay');
+});

@@ -159,7 +159,7 @@ async function uploadMissing(remote: Remote, o: ResolvedOut, objects: CachedObje
 async function pushOut(repo: DvcRepo, dvc: DvcFile, out: DvcOut, options: PushOptions, remotes: RemoteSet): Promise<PushedOut | null> {
   if (!out.cache) return null;
   const o = await resolveOut(repo, dvc, out);
-  const remote: Remote | undefined = out.push ? remotes.for(out) : undefined;
+  const remote: Remote | undefined = out.push ? await remotes.forPush(out) : undefined;
   const info = await stat(o.root).catch(() => undefined);
   if (!info) throw new DvcError('ERR_DVC_PATH', `${o.target}: no such file or folder, nothing to push (${o.dvcName} tracks it)`);
   await sweepOutput(repo, o.root, info.isDirectory());

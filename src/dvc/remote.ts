@@ -18,6 +18,7 @@ import {
 } from '../cloud/index.js';
 import { remoteConfig, resolveConfigPath, type DvcConfig } from './config.js';
 import { DvcError } from './errors.js';
+import { sweepTree } from './sweep.js';
 import { isDirectory, isFile } from '../util/index.js';
 import { replaceAtomically } from '../util/index.js';
 
@@ -35,6 +36,8 @@ export interface Remote {
   toError(error: unknown, key: string): DvcError;
   /** Fails early, with one clear error, when the remote cannot be read at all. */
   checkReadable(): Promise<void>;
+  /** Removes what killed pushes left (sweep.ts's rule); returns the paths removed. */
+  sweep(): Promise<string[]>;
 }
 
 export interface RemoteOptions {
@@ -72,6 +75,11 @@ class LocalRemote implements Remote {
 
   async exists(key: string): Promise<boolean> {
     return isFile(this.path(key));
+  }
+
+  /** write()'s temporary files, beside the objects (files/md5/<2>/, or <2>/ for DVC 2), that a kill left. */
+  sweep(): Promise<string[]> {
+    return sweepTree(this.root, { depth: 3 });
   }
 
   async checkReadable(): Promise<void> {
@@ -127,6 +135,11 @@ class GcsRemote implements Remote {
     } catch (error) {
       throw this.toError(error, key);
     }
+  }
+
+  /** Nothing: an upload that did not finish leaves no object in a bucket. */
+  async sweep(): Promise<string[]> {
+    return [];
   }
 
   async checkReadable(): Promise<void> {
@@ -186,6 +199,7 @@ export function openRemote(config: DvcConfig, name: string | undefined, options:
 /** The remotes of one command, each opened once: `override` (--remote), else the output's `remote:`, else core.remote. */
 export class RemoteSet {
   private readonly opened = new Map<string, Remote>();
+  private readonly swept = new Set<Remote>();
 
   /** `choice.remote` is --remote; `choice.gcs` the client options for gs:// remotes. */
   constructor(
@@ -199,6 +213,20 @@ export class RemoteSet {
     if (!remote) {
       remote = openRemote(this.config, name, this.choice.gcs ? { gcs: this.choice.gcs } : {});
       this.opened.set(name ?? '', remote);
+    }
+    return remote;
+  }
+
+  /**
+   * The remote push writes `out`'s objects to, swept of killed pushes' leftovers
+   * the first time. Only push sweeps: pull and status only read a remote, which
+   * their user may not be allowed to change.
+   */
+  async forPush(out: { remote?: string }): Promise<Remote> {
+    const remote = this.for(out);
+    if (!this.swept.has(remote)) {
+      this.swept.add(remote);
+      await remote.sweep();
     }
     return remote;
   }

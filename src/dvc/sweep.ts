@@ -3,7 +3,8 @@
 // its destination, renamed into place when complete, removed on any error; a
 // kill -9 (or the OOM killer, or a power cut) is the only way one stays.
 // Pull and push remove those in the cache, beside the .dvc files and in the
-// outputs when they start.
+// outputs when they start; push also in a local remote's folder, the first
+// time it writes there (remote.ts).
 //
 // "Not being written right now" is told by age: the name carries no process
 // id, and a live writer keeps its file fresh. A download writes at least every
