@@ -7,8 +7,9 @@ import { test, before, after } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import {
@@ -29,6 +30,7 @@ import {
   type Tensor,
 } from '../src/index.ts';
 import { tempDir } from './helpers/checkpoint.ts';
+import { GcsEmulator } from './helpers/gcs-emulator.ts';
 import { kImageSize, parityImages, parityTensors } from './helpers/parity-weights.ts';
 import { ProtoWriter } from '../src/export/protobuf.ts';
 import { decodeOnnxModel, readFields } from './helpers/protobuf-read.ts';
@@ -36,6 +38,7 @@ import { decodeOnnxModel, readFields } from './helpers/protobuf-read.ts';
 const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'test', 'helpers', 'torchdog-cli.ts');
+const TSX = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
 const fixture = JSON.parse(await readFile(join(ROOT, 'test', 'fixtures', 'parity.json'), 'utf8')) as {
   numClasses: number;
@@ -232,7 +235,7 @@ test('torchscript: runTorchScript refuses a file that is not TorchScript, naming
     await assert.rejects(model.runTorchScript(join(dir, 'missing.pt'), images), { code: 'ERR_TORCHDOG_NATIVE' });
     assert.throws(() => model.runTorchScript(bogus, images, ['../escape']), InvalidArgumentError);
   } finally {
-    await import('node:fs/promises').then((fs) => fs.rm(bogus));
+    await rm(bogus);
   }
 });
 
@@ -337,9 +340,14 @@ test('unknown formats and opsets are refused with the option named', async () =>
 
 // --- the command line -------------------------------------------------------
 
-async function cli(args: string[], cwd = ROOT): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; user?: { uid: number; gid: number } } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd, maxBuffer: 1 << 24 });
+    const { stdout, stderr } = await exec(process.execPath, ['--import', TSX, CLI, ...args], {
+      cwd: options.cwd ?? ROOT,
+      env: { ...process.env, ...options.env },
+      maxBuffer: 1 << 24,
+      ...options.user,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -386,4 +394,43 @@ test('torchdog export refuses bad flags with exit status 2 and a one-line reason
   const help = await cli(['export', '--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^Usage: torchdog export --model M --format onnx\|torchscript/);
+});
+
+// Root writes through any mode bits: as root, the command runs as nobody.
+const NOBODY = { uid: 65534, gid: 65534 };
+
+test('torchdog export into a folder it may not write: refused before any work, naming the folder, nothing left', { timeout: 180_000 }, async () => {
+  const where = await tempDir('torchdog-export-perm-');
+  await chmod(where, 0o755);
+  const model = join(where, 'model.safetensors');
+  await copyFile(checkpoint, model);
+  await chmod(model, 0o644);
+  const locked = join(where, 'locked');
+  await mkdir(locked, { mode: 0o555 });
+  const user = process.getuid?.() === 0 ? NOBODY : undefined;
+  for (const format of ['onnx', 'torchscript']) {
+    const r = await cli(['export', '--model', model, '--format', format, '--out', join(locked, 'm.out')], { ...(user ? { user } : {}) });
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr, `torchdog export: cannot write ${join(locked, 'm.out')}: the folder ${locked} is not writable: permission denied (EACCES)\n`);
+  }
+  await assertOnly(locked, []);
+});
+
+test('torchdog export reads a gs:// checkpoint and writes the export to the current folder', { timeout: 180_000 }, async () => {
+  const gcs = await GcsEmulator.start({ buckets: ['torchdog-models'] });
+  try {
+    gcs.put('torchdog-models', 'runs/7/model.safetensors', await readFile(checkpoint));
+    const where = await tempDir('torchdog-export-gcs-');
+    const env = { STORAGE_EMULATOR_HOST: gcs.endpoint };
+    const r = await cli(['export', '--model', 'gs://torchdog-models/runs/7/model.safetensors', '--format', 'onnx'], { cwd: where, env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).out, 'model.onnx');
+    await assertOnly(where, ['model.onnx']);
+    const missing = await cli(['export', '--model', 'gs://torchdog-models/nope.safetensors', '--format', 'onnx'], { cwd: where, env });
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /gs:\/\/torchdog-models\/nope\.safetensors: no such object/);
+    await assertOnly(where, ['model.onnx']);
+  } finally {
+    await gcs.close();
+  }
 });

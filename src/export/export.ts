@@ -4,7 +4,8 @@
 // return (logits, probabilities), the normalisation inside, and carry the
 // checkpoint's classes, image size, mean and std. The file appears whole or
 // not at all (written under a temporary name, then renamed).
-import { open, readFile, realpath, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, open, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import {
   CHECKPOINT_FORMAT,
@@ -132,16 +133,34 @@ async function checkOutput(out: string, checkpointPath: string): Promise<void> {
   if (outInfo?.isDirectory()) throw new ExportError(`cannot write ${out}: it is a folder (give a file name, e.g. ${join(out, 'model.onnx')})`);
   const same = await Promise.all([realpath(out).catch(() => resolve(out)), realpath(checkpointPath).catch(() => resolve(checkpointPath))]);
   if (same[0] === same[1]) throw new ExportError(`cannot write ${out}: it is the checkpoint being exported`);
+  // Root passes the permission check whatever the mode bits; a read-only
+  // file system fails it for everyone, and the write itself is still checked.
+  await access(dir, constants.W_OK).catch((error: NodeJS.ErrnoException) => {
+    throw new ExportError(`cannot write ${out}: the folder ${dir} ${errnoReason(error)}`, { cause: error });
+  });
 }
 
-/** Runs a write, turning a file-system failure into an ExportError that names the output. */
+function errnoReason(e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case 'EACCES':
+    case 'EPERM':
+      return `is not writable: permission denied (${e.code})`;
+    case 'EROFS':
+      return 'is on a read-only file system (EROFS)';
+    default:
+      return `cannot be written: ${e.message}`;
+  }
+}
+
+/** Runs a write, turning a file-system failure (errno code) into an ExportError that names the output. */
 async function writing<T>(out: string, write: () => Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
-    if (e instanceof ExportError || typeof e.code !== 'string' || !e.code.startsWith('E')) throw error;
-    throw new ExportError(`cannot write ${out}: ${e.message}`, { cause: error });
+    if (e instanceof ExportError || typeof e.code !== 'string' || !/^E[A-Z]+$/.test(e.code)) throw error;
+    const reason = e.code === 'ENOSPC' ? 'no space left on the device (ENOSPC)' : e.code === 'EDQUOT' ? 'disk quota exceeded (EDQUOT)' : e.message;
+    throw new ExportError(`cannot write ${out}: ${reason}`, { cause: error });
   }
 }
 
@@ -170,6 +189,9 @@ async function writeTorchScript(checkpoint: Checkpoint, source: string, out: str
     await model.setTraining(false);
     return await writing(out, () =>
       replaceAtomically(out, async (temp) => {
+        // Made here first, so a file-system refusal is Node's error (an errno
+        // code) and the temporary name is ours ('wx': nothing is written through).
+        await (await open(temp, 'wx', 0o644)).close();
         await model.exportTorchScript(temp, { normalization: info, extraFiles: { [TORCHSCRIPT_METADATA_FILE]: JSON.stringify(metadata) } });
         await flushToDisk(temp);
         return checkTorchScript(model, temp, info, metadata);
