@@ -23,6 +23,7 @@ async function config(outDir: string, ...overrides: string[]): Promise<TrainConf
 /** A state after one epoch and two steps of the second, as the trainer writes it. */
 function midRun(): RunState {
   const state = freshState();
+  state.generation = 2;
   state.epoch = 1;
   state.step = 2;
   state.partial = { loss_sum: 5.5, correct: 5, count: 8, seconds: 0.4 };

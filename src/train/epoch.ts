@@ -100,8 +100,9 @@ function stepEvent(loop: EpochLoop, steps: number, loss: number) {
 }
 
 /**
- * Closes the current epoch: validation, metrics.jsonl, model.safetensors when
- * it is the best so far, early stopping, then the resumable state.
+ * Closes the current epoch: validation, its metrics, whether it is the best
+ * so far, early stopping, then one commit of all of it (state.json,
+ * last/optimizer and, for a best epoch, model.safetensors; metrics.jsonl).
  */
 export async function endEpoch(loop: EpochLoop, lr: number): Promise<void> {
   const { config, model, run, valSet } = loop;
@@ -112,7 +113,6 @@ export async function endEpoch(loop: EpochLoop, lr: number): Promise<void> {
   const metrics = epochMetrics(state, val, lr);
   state.history.push(metrics);
   state.partial = { loss_sum: 0, correct: 0, count: 0, seconds: 0 };
-  await run.appendMetrics(metrics);
 
   const best = isImprovement(state, val, config.train.early_stopping.min_delta);
   if (best) {
@@ -121,7 +121,6 @@ export async function endEpoch(loop: EpochLoop, lr: number): Promise<void> {
     state.best_epoch = metrics.epoch;
     state.best_confusion = val ? val.confusion : null;
     state.since_improvement = 0;
-    await run.saveBest(model, metrics.epoch, metrics);
   } else {
     state.since_improvement++;
   }
@@ -133,7 +132,7 @@ export async function endEpoch(loop: EpochLoop, lr: number): Promise<void> {
   }
   state.epoch++;
   state.step = 0;
-  await run.saveResumable(model);
+  await run.commit(model, best ? metrics : null);
 }
 
 function epochMetrics(state: RunState, val: Evaluation | null, lr: number): EpochMetrics {

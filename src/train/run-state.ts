@@ -1,11 +1,15 @@
-// Where a run stands (state.json): written after every epoch and on
-// interruption, read back by --resume. A state that was edited, truncated or
+// Where a run stands (state.json): written when the run is created, after
+// every epoch and on interruption, read back by --resume. Writing it commits a
+// checkpoint: it names the generation of the weights and optimizer state that
+// belong to it (run-dir.ts). A state that was edited, truncated or
 // written by something else is refused with the file and the field named,
 // rather than resuming from numbers that do not add up.
 import type { EpochMetrics } from './events.js';
 import { TrainError } from './errors.js';
 
 export interface RunState {
+  /** The checkpoint this state belongs to: 0 when the run was created, one more at every commit. */
+  generation: number;
   /** The epoch to run next (0-based) and the steps already done in it. */
   epoch: number;
   step: number;
@@ -25,7 +29,7 @@ export interface RunState {
 
 export function freshState(): RunState {
   return {
-    epoch: 0, step: 0, partial: { loss_sum: 0, correct: 0, count: 0, seconds: 0 },
+    generation: 0, epoch: 0, step: 0, partial: { loss_sum: 0, correct: 0, count: 0, seconds: 0 },
     best_val_acc: null, best_val_loss: null, best_epoch: null, since_improvement: 0,
     history: [], best_confusion: null, finished: false,
   };
@@ -124,6 +128,7 @@ export function parseRunState(text: string, file: string): RunState {
   const s = Fields.of(file, json);
   const p = s.object('partial');
   const state: RunState = {
+    generation: s.get('generation', isCount, 'an integer >= 0'),
     epoch: s.get('epoch', isCount, 'an integer >= 0'),
     step: s.get('step', isCount, 'an integer >= 0'),
     partial: {
@@ -146,7 +151,7 @@ export function parseRunState(text: string, file: string): RunState {
 
 /** The relations every state the trainer writes keeps. */
 function checkConsistent(state: RunState, file: string): void {
-  const { epoch, step, partial, history, best_epoch: best } = state;
+  const { generation, epoch, step, partial, history, best_epoch: best } = state;
   if (history.length !== epoch) inconsistent(file, 'history', `holds ${history.length} epoch(s) but 'epoch' says ${epoch} are done`);
   history.forEach((m, i) => {
     if (m.epoch !== i + 1) inconsistent(file, `history[${i}].epoch`, `is ${m.epoch}, expected ${i + 1}`);
@@ -158,6 +163,9 @@ function checkConsistent(state: RunState, file: string): void {
   }
   if ((step === 0) !== (partial.count === 0)) inconsistent(file, 'partial.count', `is ${partial.count} after ${step} step(s) of the epoch`);
   if (partial.correct > partial.count) inconsistent(file, 'partial.correct', `is ${partial.correct}, more than the ${partial.count} images seen`);
+  // Every epoch's end is a commit, and so is stopping mid-epoch.
+  const commits = epoch + (step > 0 ? 1 : 0);
+  if (generation < commits) inconsistent(file, 'generation', `is ${generation}, but ${commits} checkpoint(s) must have been written to get to epoch ${epoch + 1}, step ${step}`);
 }
 
 /** Checks a state against the run it is resumed into (its data and config). */

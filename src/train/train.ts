@@ -2,12 +2,12 @@
 // pieces: the run directory (run-dir.ts, run-state.ts), the epoch (epoch.ts)
 // and the events a run reports (events.ts). train() writes nothing to the
 // terminal: callers render the events (the CLI draws a bar).
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import type { GcsClientOptions } from '../cloud/index.js';
 import { decodeSet, scanImageFolder, type DecodedSet, type ImageFolder } from '../data/index.js';
 import { driftFeatures, DRIFT_IMAGE_SIZE } from '../drift/index.js';
 import { decodeImage } from '../image/index.js';
-import { createModel, readSafetensors, type Model } from '../model/index.js';
+import { checkTensorValues, createModel, readSafetensors, type Model } from '../model/index.js';
 import { mapLimit } from '../util/index.js';
 import { configToYaml, type TrainConfig } from './config.js';
 import { endEpoch, trainSteps, type EpochLoop } from './epoch.js';
@@ -67,15 +67,22 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
   const emit = options.onEvent ?? (() => {});
   const started = performance.now();
   const folder = await scanData(config, emit);
-  // A resumed run's state.json is checked before minutes of decoding.
-  const resumed = options.resume ? await RunDirectory.resume(options.resume, config, folder.classes, emit) : null;
-  const data = await decodeData(folder, config, emit);
-  const run = resumed ?? (await RunDirectory.create(config, folder.classes, emit));
-  await run.begin(config, { stepsPerEpoch: Math.ceil(data.trainSet.samples.length / config.train.batch_size), classes: folder.classes.length });
-
   const model = await createModel({ numClasses: folder.classes.length, device: config.train.device, seed: config.train.seed, threads: config.train.threads });
   try {
-    const loop = await startLoop(config, model, run, data, emit, options.signal);
+    await configureTraining(model, config);
+    // A resumed run is checked and loaded, a new run's name found free, before minutes of decoding.
+    const resumed = options.resume ? await RunDirectory.resume(options.resume, config, folder.classes, model, emit) : null;
+    const newPath = resumed ? null : await RunDirectory.newPath(config);
+    const data = await decodeData(folder, config, emit);
+    const stepsPerEpoch = Math.ceil(data.trainSet.samples.length / config.train.batch_size);
+    let run: RunDirectory;
+    if (resumed) {
+      await resumed.continueOn(config, { stepsPerEpoch, classes: folder.classes.length });
+      run = resumed;
+    } else {
+      run = await createRun(newPath!, config, data, model, emit);
+    }
+    const loop = startLoop(config, model, run, data, emit, options.signal);
     const interrupted = await trainEpochs(loop);
     await writeReport(run, config, data, model);
     const upload = interrupted ? {} : await uploadIfAsked(run, config, options.gcs, emit);
@@ -103,20 +110,30 @@ async function decodeData(folder: ImageFolder, config: TrainConfig, emit: TrainE
   const trainSet = await decodeSet(folder.train, options);
   const valSet = await decodeSet(folder.val, options);
   if (trainSet.samples.length === 0) throw new TrainError(`${folder.root}: no readable training images`);
+  // The scan found images in every class; decoding may have skipped all of one.
+  folder.classes.forEach((name, label) => {
+    if (!trainSet.samples.some((s) => s.label === label)) {
+      const skipped = trainSet.skipped.filter((s) => folder.train.some((t) => t.path === s.path && t.label === label)).length;
+      throw new TrainError(`${join(folder.root, 'train', name)}: no readable training images (${skipped} unreadable skipped)`);
+    }
+  });
   return { folder, trainSet, valSet };
 }
 
-/** Optimizer and precision, then the weights: the saved ones of a resumed run, else pretrained (optional) and the drift reference. */
-async function startLoop(config: TrainConfig, model: Model, run: RunDirectory, data: TrainData, emit: TrainEventListener, signal: AbortSignal | undefined): Promise<EpochLoop> {
+async function configureTraining(model: Model, config: TrainConfig): Promise<void> {
   const o = config.optim;
   await model.setOptimizer({ name: o.name, lr: o.lr, weightDecay: o.weight_decay, momentum: o.momentum, nesterov: o.nesterov, betas: o.betas });
   if (config.train.amp) await model.setMixedPrecision(true);
-  if (run.resumed) {
-    await run.restore(model);
-  } else {
-    if (config.model.pretrained) await loadPretrained(model, config.model.pretrained, emit);
-    await run.write('reference.jsonl', await referenceLines(data.trainSet, data.folder.classes, config.data.workers));
-  }
+}
+
+/** A new run: pretrained weights (optional), the drift reference, then the run directory, whole, with the weights it starts from. */
+async function createRun(path: string, config: TrainConfig, data: TrainData, model: Model, emit: TrainEventListener): Promise<RunDirectory> {
+  if (config.model.pretrained) await loadPretrained(model, config.model.pretrained, emit);
+  const reference = await referenceLines(data.trainSet, data.folder.classes, config.data.workers);
+  return RunDirectory.create(path, { config, classes: data.folder.classes, reference }, model, emit);
+}
+
+function startLoop(config: TrainConfig, model: Model, run: RunDirectory, data: TrainData, emit: TrainEventListener, signal: AbortSignal | undefined): EpochLoop {
   const stepsPerEpoch = Math.ceil(data.trainSet.samples.length / config.train.batch_size);
   const { epoch, step } = run.state;
   emit({
@@ -136,10 +153,10 @@ async function trainEpochs(loop: EpochLoop): Promise<boolean> {
   while (more()) {
     const { lr, interrupted } = await trainSteps(loop);
     if (interrupted) {
-      await run.saveResumable(loop.model);
+      await run.commit(loop.model, null);
       return stopped(loop);
     }
-    await endEpoch(loop, lr); // writes the resumable state too
+    await endEpoch(loop, lr); // commits the epoch
     if (signal?.aborted && more()) return stopped(loop);
   }
   return false;
@@ -159,6 +176,7 @@ async function loadPretrained(model: Model, path: string, emit: TrainEventListen
     return mine && mine.dtype === t.dtype && JSON.stringify(mine.shape) === JSON.stringify(t.shape);
   });
   if (usable.length === 0) throw new TrainError(`model.pretrained ${path}: no tensor matches resnet18's names and shapes`);
+  checkTensorValues(usable, `model.pretrained ${path}`);
   await model.setTensors(usable);
   const fresh = [...own.keys()].filter((name) => !usable.some((t) => t.name === name));
   emit({ type: 'pretrained', path, loaded: usable.length, fresh });
