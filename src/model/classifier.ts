@@ -25,6 +25,13 @@ export interface Prediction {
   probabilities: Record<string, number>;
 }
 
+/** One image's prediction with the network's raw rows beside it (index i is classes[i]). */
+export interface ScoredPrediction {
+  prediction: Prediction;
+  logits: Float32Array;
+  probabilities: Float32Array;
+}
+
 export class Classifier {
   private disposed = false;
 
@@ -92,14 +99,23 @@ export class Classifier {
   /** One forward pass over already-decoded images (each imageSize²×3 bytes). */
   async predictPixels(images: readonly Uint8Array[]): Promise<Prediction[]> {
     this.checkAlive('predictPixels');
+    return (await this.scorePixels(images)).map((s) => s.prediction);
+  }
+
+  /** predictPixels with each image's logits and probabilities rows too (views of one pass's output). */
+  async scorePixels(images: readonly Uint8Array[]): Promise<ScoredPrediction[]> {
+    this.checkAlive('scorePixels');
     if (images.length === 0) return [];
     const size = this.info.imageSize;
-    const { probabilities } = await this.model.forward(
+    const { logits, probabilities } = await this.model.forward(
       { data: stackImages(images), count: images.length, height: size, width: size },
       { mean: this.info.mean, std: this.info.std },
     );
     const k = this.info.classes.length;
-    return images.map((_, i) => this.toPrediction(probabilities.subarray(i * k, (i + 1) * k)));
+    return images.map((_, i) => {
+      const row = probabilities.subarray(i * k, (i + 1) * k);
+      return { prediction: this.toPrediction(row), logits: logits.subarray(i * k, (i + 1) * k), probabilities: row };
+    });
   }
 
   private toPrediction(row: Float32Array): Prediction {

@@ -1,5 +1,5 @@
 export { Classifier } from './classifier.js';
-export type { ClassifierOptions, Prediction } from './classifier.js';
+export type { ClassifierOptions, Prediction, ScoredPrediction } from './classifier.js';
 export { Model, createModel, cudaAvailable, engineCounts, setTf32 } from './model.js';
 export type { ModelOptions, OptimizerOptions, ImageBatch, Normalization, ForwardResult, StepResult, EvalResult, TorchScriptExportOptions, TorchScriptRun } from './model.js';
 export {
