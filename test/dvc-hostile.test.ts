@@ -3,7 +3,7 @@
 // by the same rules; what a killed transfer left is swept, and only that.
 import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, rename, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, realpath, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { pull, push, status, DvcError } from '../src/dvc/index.ts';
@@ -325,4 +325,62 @@ test("push sweeps a local remote of the temporary files a killed push left (pull
   await push({ cwd: root });
   assert.deepEqual((await temps()).sort(), [...kept].sort());
   assert.deepEqual(await readFile(join(remote, 'files', 'md5', a.slice(0, 2), a.slice(2)), 'utf8'), 'a', 'objects stay');
+});
+
+const LINK_RULE =
+  'torchdog reads no file through a link that leads out of the repository or into .git, .dvc or .hg, since push would send it to the remote (replace the link with a copy of the file)';
+
+test('push and status refuse a file symlink that leads out of the repository or into .git/.dvc, before reading or sending anything', async () => {
+  const { root, remote } = await makeRepo({ 'data/a.jpg': 'a', '.dvc/config.local': "['remote \"storage\"']\n    password = hunter2\n" });
+  await push({ cwd: root, targets: ['data'] });
+  const before = { remote: await snapshot(remote), cache: await snapshot(join(root, '.dvc', 'cache')), dvc: await readFile(join(root, 'data.dvc'), 'utf8') };
+  const home = await realpath(await tempDir('torchdog-dvc-home-'));
+  await writeFiles(home, { '.ssh/id_rsa': 'PRIVATE KEY' });
+  await symlink(join(home, '.ssh', 'id_rsa'), join(root, 'hop')); // a chain ends where its last link points
+
+  const cases: Array<[string, string]> = [
+    [join(home, '.ssh', 'id_rsa'), `${home}/.ssh/id_rsa, outside the repository`],
+    [join('..', 'hop'), `${home}/.ssh/id_rsa, outside the repository`],
+    [join('..', '.dvc', 'config.local'), '.dvc/config.local, inside .dvc'],
+    [join('..', '.dvc', 'config'), '.dvc/config, inside .dvc'],
+  ];
+  for (const [to, where] of cases) {
+    await symlink(to, join(root, 'data', 'x.jpg'));
+    const message = `data.dvc (data): refusing "x.jpg": data/x.jpg is a symbolic link to ${where}; ${LINK_RULE}`;
+    await refused(push({ cwd: root }), message);
+    await refused(status({ cwd: root, cloud: true }), message);
+    await rm(join(root, 'data', 'x.jpg'));
+  }
+  assert.deepEqual(await snapshot(remote), before.remote, 'nothing was sent');
+  assert.deepEqual(await snapshot(join(root, '.dvc', 'cache')), before.cache, 'nothing was cached');
+  assert.equal(await readFile(join(root, 'data.dvc'), 'utf8'), before.dvc);
+
+  // A tracked file that is itself such a link.
+  await symlink(join(home, '.ssh', 'id_rsa'), join(root, 'key'));
+  await refused(push({ cwd: root, targets: ['key'] }), `key.dvc: refusing outs[0].path "key": key is a symbolic link to ${home}/.ssh/id_rsa, outside the repository; ${LINK_RULE}`);
+  assert.deepEqual(await snapshot(remote), before.remote);
+});
+
+test("links DVC makes (cache.type = symlink, into the cache wherever it is) and links within the repository are followed", async () => {
+  const cache = await realpath(await tempDir('torchdog-dvc-shared-cache-'));
+  const { root, remote } = await makeRepo({ 'data/a.jpg': 'a', 'data/b.jpg': 'b', 'labels.csv': 'a,hotdog\n' });
+  for (const [config, objects] of [[undefined, join(root, '.dvc', 'cache')], [cache, cache]] as const) {
+    if (config) await writeFile(join(root, '.dvc', 'config'), `[core]\n    remote = storage\n[cache]\n    dir = ${config}\n['remote "storage"']\n    url = ${remote}\n`);
+    await rm(join(root, 'data'), { recursive: true, force: true });
+    await writeFiles(root, { 'data/a.jpg': 'a', 'data/b.jpg': 'b' });
+    await push({ cwd: root, targets: ['data'] });
+    // A symlink-cache workspace: each file a link to its object.
+    for (const name of ['a', 'b']) {
+      const hash = md5(name);
+      await rm(join(root, 'data', `${name}.jpg`));
+      await symlink(join(objects, 'files', 'md5', hash.slice(0, 2), hash.slice(2)), join(root, 'data', `${name}.jpg`));
+    }
+    assert.equal((await status({ cwd: root, cloud: true })).clean, true, `cache ${config ?? '.dvc/cache'}`);
+    assert.equal((await push({ cwd: root })).outs[0]!.changed, false);
+  }
+  // A link to a file elsewhere in the repository is data like any other.
+  await symlink(join('..', 'labels.csv'), join(root, 'data', 'labels.csv'));
+  const pushed = await push({ cwd: root });
+  assert.deepEqual([pushed.outs[0]!.changed, pushed.outs[0]!.nfiles], [true, 3]);
+  assert.equal((await status({ cwd: root })).clean, true);
 });

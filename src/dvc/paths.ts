@@ -13,8 +13,16 @@
 // - every folder from the repository root down to a file is checked with
 //   lstat (not stat) and refused when it is a symbolic link; missing folders
 //   are created one at a time, each checked after it is made.
-import { lstat, mkdir, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
+// - a symbolic link to a file is read (hashed, pushed) only when it leads to a
+//   file in the repository outside .git, .dvc and .hg, or to an object of the
+//   cache, as DVC's `cache.type = symlink` workspaces do. A branch could
+//   commit `data/x.jpg -> ~/.ssh/id_rsa` (or `-> ../.dvc/config.local`, where
+//   credentials live) and a remote of its own; push would send the file there.
+//   Refused rather than skipped: a skipped file would make a different version
+//   that push records and uploads as if it were the folder, and the library
+//   has no one to warn.
+import { lstat, mkdir, readlink, realpath } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { writeError } from './errors.js';
 
 export type ReservedName = '.git' | '.dvc' | '.hg';
@@ -147,4 +155,43 @@ export class FolderCheck {
     }
     return result;
   }
+}
+
+/** The real (symlink-free) paths a followed link may lead into. */
+export interface LinkBounds {
+  repo: string;
+  cache: string;
+}
+
+/** The repository's and the cache's real paths (a cache not made yet: as configured). */
+export async function linkBounds(repoRoot: string, cacheDir: string): Promise<LinkBounds> {
+  return { repo: await realpath(repoRoot), cache: await realpath(cacheDir).catch(() => resolve(cacheDir)) };
+}
+
+// A cache object's place under the cache directory: files/md5/<2>/<30> (DVC 3) or <2>/<30> (DVC 2).
+const CACHE_OBJECT = /^(files\/md5\/)?[0-9a-f]{2}\/[0-9a-f]{30}(\.dir)?$/;
+
+/** `path` relative to the folder `dir`, '/'-separated; undefined when it is not strictly inside. */
+export function pathInside(dir: string, path: string): string | undefined {
+  const rel = relative(dir, path);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return undefined;
+  return rel.split(sep).join('/');
+}
+
+/**
+ * Why the file that the symbolic link `link` (named `name` in messages)
+ * leads to may not be read, or undefined when it may: see the rule above.
+ */
+export async function linkedFileProblem(link: string, name: string, bounds: LinkBounds): Promise<string | undefined> {
+  const target = await realpath(link);
+  const inCache = pathInside(bounds.cache, target);
+  if (inCache !== undefined && CACHE_OBJECT.test(inCache)) return undefined;
+  const inRepo = pathInside(bounds.repo, target);
+  const reserved = inRepo?.split('/').find((segment) => reservedName(segment));
+  if (inRepo !== undefined && !reserved) return undefined;
+  const where = inRepo === undefined ? `${target}, outside the repository` : `${inRepo}, inside ${reserved}`;
+  return (
+    `${name} is a symbolic link to ${where}; torchdog reads no file through a link that leads out of the repository or into .git, .dvc or .hg, ` +
+    `since push would send it to the remote (replace the link with a copy of the file)`
+  );
 }

@@ -8,7 +8,7 @@ import { createDvcFile, readDvcFile, type DvcFile, type DvcOut } from './dvcfile
 import { DvcError } from './errors.js';
 import { IgnoreFilter } from './ignore.js';
 import { ObjectCache } from './objects.js';
-import { describeProblem, folderProblem, reservedName, reservedPathReason } from './paths.js';
+import { describeProblem, folderProblem, pathInside, reservedName, reservedPathReason } from './paths.js';
 import { isDirectory, isFile, pathExists } from '../util/index.js';
 
 export interface DvcRepo {
@@ -51,11 +51,10 @@ export function repoRelative(repo: DvcRepo, path: string): string {
  */
 export function outPath(repo: DvcRepo, dvc: DvcFile, out: DvcOut): string {
   const path = resolve(dirname(dvc.file), ...out.path.split('/'));
-  const rel = relative(repo.root, path);
-  if (isAbsolute(out.path) || rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+  const inRepo = pathInside(repo.root, path);
+  if (isAbsolute(out.path) || inRepo === undefined) {
     throw new DvcError('ERR_DVC_PATH', `${dvc.file}: outs[${out.index}].path ${JSON.stringify(out.path)} is outside the repository ${repo.root}`);
   }
-  const inRepo = rel.split(sep).join('/');
   const why = reservedPathReason(inRepo);
   if (why) {
     const resolved = inRepo === out.path ? '' : ` (${inRepo} in the repository)`;

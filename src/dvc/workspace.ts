@@ -1,7 +1,7 @@
 // What an output holds in the workspace, as DVC sees it: the files under a
 // tracked folder minus what .dvcignore hides, with their md5s.
 import type { Stats } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus } from 'node:os';
 import { mapLimit } from '../util/index.js';
@@ -9,7 +9,8 @@ import { DvcError } from './errors.js';
 import { compareCodePoints, dirObjectBytes, legacyMd5File, md5Bytes, md5File, type DirEntry } from './hash.js';
 import { DVCIGNORE } from './ignore.js';
 import { TEMP_FILE } from '../util/index.js';
-import { repoRelative, type DvcRepo, type ResolvedOut } from './repo.js';
+import { linkBounds, linkedFileProblem } from './paths.js';
+import { entryName, repoRelative, type DvcRepo, type ResolvedOut } from './repo.js';
 import { progressOf, type ProgressListener } from './transfer.js';
 
 export interface WorkspaceFile {
@@ -18,6 +19,8 @@ export interface WorkspaceFile {
   /** Absolute. */
   path: string;
   size: number;
+  /** Reached through a symbolic link. */
+  linked?: boolean;
 }
 
 export interface HashedFile extends WorkspaceFile {
@@ -54,7 +57,7 @@ export async function listFiles(repo: DvcRepo, dir: string): Promise<WorkspaceFi
       if (isFile && TEMP_FILE.test(entry.name)) continue;
       if (await repo.ignore.ignoredIn(repoRelative(repo, abs), entry.name, isDir)) continue;
       if (isDir) await visit(path, relpath);
-      else files.push({ relpath, path, size: (await stat(path)).size });
+      else files.push({ relpath, path, size: (await stat(path)).size, ...(entry.isSymbolicLink() ? { linked: true } : {}) });
     }
   };
   await visit(dir, '');
@@ -94,6 +97,19 @@ export function directoryHash(files: readonly HashedFile[]): DirectoryHash {
   return { oid: `${md5Bytes(object)}.dir`, object, entries, files: [...files], size: files.reduce((sum, f) => sum + f.size, 0) };
 }
 
+/** Refuses, before any file is read, one reached through a symbolic link that leads out of the repository or into .git, .dvc or .hg (paths.ts). */
+async function refuseForeignLinks(repo: DvcRepo, o: ResolvedOut, files: readonly WorkspaceFile[]): Promise<void> {
+  const linked = files.filter((file) => file.linked);
+  if (linked.length === 0) return;
+  const bounds = await linkBounds(repo.root, repo.cache.dir);
+  for (const file of linked) {
+    const problem = await linkedFileProblem(file.path, entryName(o.target, file.relpath), bounds);
+    if (!problem) continue;
+    const what = file.relpath ? `${o.dvcName} (${o.target}): refusing ${JSON.stringify(file.relpath)}` : `${o.dvcName}: refusing outs[${o.out.index}].path ${JSON.stringify(o.out.path)}`;
+    throw new DvcError('ERR_DVC_PATH', `${what}: ${problem}`);
+  }
+}
+
 /** An output as it is in the workspace, hashed. */
 export interface OutputHash {
   /** `<md5>.dir` for a folder, the file's md5 for a file. */
@@ -120,10 +136,12 @@ export async function hashOutput(
   options: { legacy?: boolean; signal?: AbortSignal; onProgress?: ProgressListener },
 ): Promise<OutputHash> {
   if (!info.isDirectory()) {
+    await refuseForeignLinks(repo, o, [{ relpath: '', path: o.root, size: info.size, linked: (await lstat(o.root)).isSymbolicLink() }]);
     const md5 = await (options.legacy ? legacyMd5File : md5File)(o.root);
     return { md5, size: info.size, nfiles: null, files: [{ relpath: '', path: o.root, size: info.size, md5 }] };
   }
   const listed = await listFiles(repo, o.root);
+  await refuseForeignLinks(repo, o, listed);
   const report = progressOf(options.onProgress, o.target);
   let done = 0;
   let bytes = 0;
