@@ -11,5 +11,7 @@ export { InvalidArgumentError, writeFileAtomic } from './util/index.js';
 export { train, resumeConfig, TrainError, resolveConfig, parseOverrides, loadConfigFile, DEFAULT_CONFIG, ConfigError } from './train/index.js';
 export type * from './train/index.js';
 export { scanImageFolder, DatasetError, generateDemoData, ensureDemoData } from './data/index.js';
-export { createApp, startServer, SERVE_DEFAULTS } from './serve/index.js';
-export type { AppOptions, ServeClassifier, ModelDescription, ShutdownResult, TorchdogApp, RunningServer, ServerOptions, ServeDefaults } from './serve/index.js';
+export { createApp, startServer, loadModel, SERVE_DEFAULTS } from './serve/index.js';
+export type {
+  AppOptions, ServeClassifier, ModelDescription, ModelLoad, LoadedModel, Reloaded, ShutdownResult, TorchdogApp, RunningServer, ServerOptions, ServeDefaults,
+} from './serve/index.js';

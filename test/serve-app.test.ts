@@ -77,8 +77,9 @@ describe('routes', () => {
     assert.equal(ready.status, 200);
     const body = await ready.json();
     assert.equal(body.status, 'ready');
+    // Named after its run (the checkpoint's folder); without a sha256, version 1 (the first model loaded).
     assert.deepEqual(body.model, {
-      arch: 'resnet18', classes: ['hotdog', 'nothotdog'], image_size: 64, device: 'cpu', source: 'runs/x/model.safetensors',
+      name: 'x', version: '1', run: 'x', arch: 'resnet18', classes: ['hotdog', 'nothotdog'], image_size: 64, device: 'cpu', source: 'runs/x/model.safetensors',
     });
   });
 
@@ -267,7 +268,7 @@ async function checkpointOf(c: Classifier): Promise<string> {
 
 describe('metrics and logs', () => {
   test('GET /metrics: requests by route and status, latency, queue wait, batch size, model info; a registry per app', async () => {
-    const a = app({ modelSource: 'm.safetensors' });
+    const a = app({ modelSource: 'runs/m/m.safetensors' });
     await a.request('/predict', post(jpeg));
     await a.request('/predict', post('nope'));
     await a.request('/health');
@@ -282,7 +283,10 @@ describe('metrics and logs', () => {
     assert.match(text, /torchdog_queue_wait_seconds_count 1/);
     assert.match(text, /torchdog_batch_size_count 1/);
     assert.match(text, /torchdog_batch_size_sum 1/);
-    assert.match(text, /torchdog_model_info\{arch="resnet18",classes="hotdog,nothotdog",image_size="64",device="cpu",source="m.safetensors"\} 1/);
+    assert.match(
+      text,
+      /torchdog_model_info\{name="m",version="1",run="m",sha256="",arch="resnet18",classes="hotdog,nothotdog",image_size="64",device="cpu",source="runs\/m\/m.safetensors"\} 1/,
+    );
     assert.match(text, /torchdog_ready 1/);
     assert.match(text, /torchdog_predictions_total\{category="(hot|nothot)dog"\} 1/);
     // A second app counts on its own.

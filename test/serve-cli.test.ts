@@ -106,7 +106,10 @@ test('serve on $PORT: page, prediction, metrics; SIGTERM answers the request in 
     assert.ok(['hotdog', 'nothotdog'].includes((await first.json()).category));
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     assert.match(metrics, /torchdog_http_requests_total\{route="\/predict",method="POST",status="200"\} 1/);
-    assert.match(metrics, /torchdog_process_resident_memory_bytes/);
+    // prom-client's default names, as the standard Node.js dashboards read them, beside torchdog's own.
+    assert.match(metrics, /^process_resident_memory_bytes \d+/m);
+    assert.match(metrics, /^nodejs_eventloop_lag_seconds /m);
+    assert.doesNotMatch(metrics, /torchdog_process_|torchdog_nodejs_/);
 
     // With --fixed-wait this one waits up to a second for company in the batcher: stop once it is admitted.
     const inflight = fetch(`${server.url}/predict`, { method: 'POST', body: new Uint8Array(image), headers: { 'content-type': 'image/jpeg' } });

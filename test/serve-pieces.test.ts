@@ -10,7 +10,8 @@ import {
   type PredictionSink, type Ticket,
 } from '../src/serve/index.ts';
 import { explain } from '../src/serve/deadline.ts';
-import { serving, ServedModel, type ServeClassifier } from '../src/serve/served-model.ts';
+import { serving, ServedModel } from '../src/serve/served-model.ts';
+import type { ServeClassifier } from '../src/serve/in-service.ts';
 import { createMetrics } from '../src/serve/metrics.ts';
 import { TEST_INFO } from './helpers/checkpoint.ts';
 import { encodeImage } from './helpers/images.ts';
@@ -209,7 +210,8 @@ describe('serving()', () => {
     let load!: (c: ServeClassifier) => void;
     let closing = false;
     const model = new ServedModel({
-      classifier: new Promise<ServeClassifier>((resolve) => (load = resolve)), source: 'm.safetensors', maxBatch: 4, maxWaitMs: 0, metrics: createMetrics(),
+      classifier: new Promise<ServeClassifier>((resolve) => (load = resolve)), identity: { source: 'm.safetensors' }, name: 'm',
+      maxBatch: 4, maxWaitMs: 0, metrics: createMetrics(), log: () => {}, retryAfterSeconds: 1,
     });
     const app = new Hono().onError((e, c) => c.json((e as ServeError).body(), (e as ServeError).status, (e as ServeError).headers));
     app.post('/', serving({ model, closing: () => closing, retryAfterSeconds: 2 }), (c) => c.json(c.var.served.description));
@@ -221,11 +223,13 @@ describe('serving()', () => {
     await model.loaded;
     const ok = await app.request('/', post('x'));
     assert.equal(ok.status, 200);
-    assert.deepEqual(await ok.json(), { arch: 'resnet18', classes: ['hotdog', 'nothotdog'], image_size: 64, device: 'cpu', source: 'm.safetensors' });
+    assert.deepEqual(await ok.json(), { name: 'm', version: '1', arch: 'resnet18', classes: ['hotdog', 'nothotdog'], image_size: 64, device: 'cpu', source: 'm.safetensors' });
     closing = true;
     assert.equal((await json(await app.request('/', post('x')))).error.code, 'ERR_SHUTTING_DOWN');
 
-    const failed = new ServedModel({ classifier: Promise.reject(new Error('corrupt')), source: undefined, maxBatch: 1, maxWaitMs: 0, metrics: createMetrics() });
+    const failed = new ServedModel({
+      classifier: Promise.reject(new Error('corrupt')), name: 'm', maxBatch: 1, maxWaitMs: 0, metrics: createMetrics(), log: () => {}, retryAfterSeconds: 1,
+    });
     await assert.rejects(failed.loaded, /corrupt/);
     const app2 = new Hono().onError((e, c) => c.json((e as ServeError).body(), (e as ServeError).status));
     app2.post('/', serving({ model: failed, closing: () => false, retryAfterSeconds: 1 }), (c) => c.text('no'));

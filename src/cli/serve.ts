@@ -3,8 +3,9 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isGsUri } from '../cloud/index.js';
 import { readFeatureFile, type FeatureRecord } from '../drift/index.js';
-import type { Classifier, ClassifierOptions } from '../model/index.js';
-import { checkModelSource, createApp, jsonLineLogger, loadModel, ModelSourceError, SERVE_DEFAULTS as D, startServer } from '../serve/index.js';
+import {
+  checkModelSource, createApp, isModelName, isOrigin, jsonLineLogger, loadModel, modelRunName, ModelSourceError, SERVE_DEFAULTS as D, startServer,
+} from '../serve/index.js';
 import { UsageError } from './errors.js';
 import { parseIntegerFlag } from './flags.js';
 import { serveUsage } from './usage.js';
@@ -28,6 +29,8 @@ function parseServeFlags(argv: string[]) {
     allowPositionals: true,
     options: {
       model: { type: 'string', short: 'm' },
+      name: { type: 'string' },
+      cors: { type: 'string', multiple: true },
       port: { type: 'string' },
       host: { type: 'string' },
       device: { type: 'string' },
@@ -56,13 +59,21 @@ function parseServeFlags(argv: string[]) {
   const source = values.model ?? process.env.TORCHDOG_MODEL ?? D.model;
   const predictions = values.predictions ?? process.env.TORCHDOG_PREDICTIONS ?? D.predictions;
   const maxBodyMiB = int('max-body-mb', 1, 2047);
+  if (values.name !== undefined && !isModelName(values.name)) {
+    throw new UsageError(`--name: expected letters, digits, '.', '_' and '-' (at most 128, starting with a letter or digit), got '${values.name}'`);
+  }
+  const cors = values.cors?.flatMap((o) => o.split(',')).map((o) => o.trim());
+  const badOrigin = cors?.find((o) => !isOrigin(o));
+  if (badOrigin !== undefined) throw new UsageError(`--cors: expected '*' or an origin such as https://example.com (no path), got '${badOrigin}'`);
   return {
     source,
+    name: values.name,
     port: parseIntegerFlag(values.port ?? process.env.PORT ?? String(D.port), values.port ? '--port' : 'PORT', 0, 65535),
     host: values.host ?? process.env.HOST ?? D.host,
     classifier: { device: values.device, threads: int('threads', 0, 1024), maxPixels: int('max-pixels', 1, 2 ** 40) },
     app: {
       modelSource: source,
+      cors: cors ?? null,
       maxBatch: int('max-batch', 1, 4096),
       maxWaitMs: int('max-wait-ms', 0, 60_000),
       eagerBatching: values['fixed-wait'] ? false : undefined,
@@ -76,23 +87,6 @@ function parseServeFlags(argv: string[]) {
     },
     shutdownTimeoutMs: int('shutdown-timeout-ms', 0, 3_600_000),
   };
-}
-
-/**
- * Loads the model and runs its first forward pass, which builds the
- * optimised graph (hundreds of ms): paid before /ready says yes, not in the
- * first user's request.
- */
-async function loadWarm(source: string, options: ClassifierOptions): Promise<{ classifier: Classifier; warmupMs: number }> {
-  const { classifier: c } = await loadModel(source, options);
-  const started = performance.now();
-  try {
-    await c.predictPixels([new Uint8Array(c.imageSize * c.imageSize * 3)]);
-  } catch (error) {
-    await c.dispose();
-    throw error;
-  }
-  return { classifier: c, warmupMs: Math.round(performance.now() - started) };
 }
 
 export async function serveCommand(argv: string[]): Promise<number> {
@@ -111,15 +105,23 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
   const logger = jsonLineLogger();
   // Listen while the model loads (a gs:// download can take a while):
-  // /health answers at once, /ready turns 200 when the model is in.
-  const loading = loadWarm(source, flags.classifier);
-  const app = createApp({ ...flags.app, classifier: loading.then((l) => l.classifier), logger, processMetrics: true });
+  // /health answers at once, /ready turns 200 when the model is in (loaded
+  // and warmed up by the app, which owns it and each reload's, SIGHUP's).
+  const app = createApp({
+    ...flags.app,
+    load: () => loadModel(source, flags.classifier),
+    modelRun: await modelRunName(source),
+    modelName: flags.name,
+    logger,
+    processMetrics: true,
+  });
   let server;
   try {
     server = await startServer(app, { port, host, shutdownTimeoutMs: flags.shutdownTimeoutMs, handleSignals: true, logger });
   } catch (error) {
     // Port taken, say: do not leave the model loading behind.
-    await loading.then((l) => l.classifier.dispose(), () => {});
+    await app.loaded.catch(() => {});
+    await app.shutdown();
     throw new UsageError(`cannot listen on ${host}:${port}: ${(error as Error).message}`, 1);
   }
   try {
@@ -129,16 +131,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     const message = (error as Error).message;
     throw new UsageError(error instanceof ModelSourceError ? message : `cannot load the model ${source}: ${message}`, 1);
   }
-  const { classifier: c, warmupMs } = await loading;
-  try {
-    logger({
-      severity: 'INFO',
-      message: `model ${source} loaded: ${c.info.classes.length} classes, ${c.info.imageSize}px, ${c.device}, warm-up ${warmupMs} ms`,
-      predictions: flags.app.predictionLog ?? 'off',
-    });
-    await server.closed;
-  } finally {
-    await c.dispose();
-  }
+  logger({ severity: 'INFO', message: `serving '${app.modelName}'; prediction log: ${flags.app.predictionLog ?? 'off'}`, predictions: flags.app.predictionLog ?? 'off' });
+  await server.closed;
   return 0;
 }

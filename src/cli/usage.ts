@@ -90,13 +90,21 @@ export function serveUsage(d: ServeDefaults): string {
 
 Serves a checkpoint over HTTP: GET / (a page to try images), GET /health,
 GET /ready, POST /predict (multipart field 'data' or 'file', or the raw image
-as the body), GET /metrics (Prometheus). Concurrent predictions share batched
-forward passes. Logs are JSON lines on stderr. SIGTERM or Ctrl-C stops taking
-requests, answers those in progress and flushes the prediction log.
+as the body), GET /metrics (Prometheus), GET /openapi.json, and the Open
+Inference Protocol (KServe v2) under /v2: POST /v2/models/NAME/infer takes
+input 'image', UINT8 [-1, H, W, 3]. Concurrent predictions share batched
+forward passes. Logs are JSON lines on stderr, each with its request's id
+(X-Request-Id). SIGHUP (or POST /v2/repository/models/NAME/load) reloads
+--model without downtime; a model that fails to load leaves the old one
+serving. SIGTERM or Ctrl-C stops taking requests, answers those in progress
+and flushes the prediction log.
 
 Options:
   --model, -m M            checkpoint path or gs://BUCKET/PATH
                            ${col(`$TORCHDOG_MODEL, else ${d.model}`)}
+  --name NAME              the model's name in /v2/models/NAME     [default: the run's, the model's folder]
+  --cors ORIGIN            let pages of ORIGIN call the service (CORS); '*' for any,
+                           repeat or comma-separate for more       [default: none]
   --port P                 TCP port, 0 = any free one             ${col(`$PORT, else ${d.port}`)}
   --host H                 address to listen on                   ${col(`$HOST, else ${d.host}`)}
   --device DEVICE          cpu, cuda, cuda:N or auto              [default: auto]

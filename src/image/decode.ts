@@ -85,6 +85,13 @@ export async function decodeImage(input: ImageInput, options: DecodeOptions): Pr
   }
 }
 
+/** Resizes `size`×`size`×3 RGB pixels (HWC) to `to`×`to`, as decodeImage resizes. */
+export async function resizePixels(pixels: Uint8Array, size: number, to: number): Promise<Uint8Array> {
+  if (pixels.byteLength !== size * size * 3) throw new RangeError(`pixels: ${pixels.byteLength} bytes is not ${size}x${size}x3`);
+  const data = await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).resize(to, to, { fit: 'fill' }).raw().toBuffer();
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
 /** Concatenates equally sized HWC images into one NHWC batch. */
 export function stackImages(images: readonly Uint8Array[]): Uint8Array {
   const each = images[0]?.byteLength ?? 0;

@@ -1,7 +1,8 @@
-// Getting the image out of a /predict request: the body is counted while it
-// streams in and refused the moment it passes the limit, so an oversized or
-// endless upload never sits in memory; then a multipart field or the raw body,
-// which must be an image by its own bytes.
+// Getting the image out of a /predict request (or the JSON out of an
+// inference request): the body is counted while it streams in and refused the
+// moment it passes the limit, so an oversized or endless upload never sits in
+// memory; then a multipart field or the raw body, which must be an image by
+// its own bytes (or JSON).
 import { createMiddleware } from 'hono/factory';
 import { ACCEPTED_FORMAT_NAMES, sniffImageFormat, type ImageFormat } from '../image/index.js';
 import { DeadlineExceeded, explain } from './deadline.js';
@@ -112,20 +113,44 @@ export function imageBody(options: ImageBodyOptions) {
   const { maxBytes } = options;
   return createMiddleware<{ Variables: { image: ImageUpload; signal?: AbortSignal } }>(async (c, next) => {
     const signal = c.get('signal') ?? c.req.raw.signal;
-    let image: ImageUpload;
-    try {
-      image = await readImage(c.req.raw, maxBytes, signal);
-    } catch (error) {
-      const why = explain(error, signal);
-      // Out of time while the body still arrives: the client is slow, not the service.
-      if (why instanceof DeadlineExceeded) {
-        throw new ServeError(408, 'ERR_BODY_TIMEOUT', `the request body did not arrive within ${why.timeoutMs} ms`);
-      }
-      throw why;
-    }
-    c.set('image', image);
+    c.set('image', await whileArriving(readImage(c.req.raw, maxBytes, signal), signal));
     await next();
   });
+}
+
+/**
+ * Middleware: reads the request body within `maxBytes` (413) and the
+ * request's `c.var.signal` (408 when it runs out while the body still
+ * arrives) and parses it as JSON (400 when it is not). Sets `c.var.json`.
+ */
+export function jsonBody(options: { maxBytes: number }) {
+  const { maxBytes } = options;
+  return createMiddleware<{ Variables: { json: unknown; signal?: AbortSignal } }>(async (c, next) => {
+    const signal = c.get('signal') ?? c.req.raw.signal;
+    const body = await whileArriving(readBodyLimited(c.req.raw, maxBytes, signal), signal);
+    if (body.byteLength === 0) throw new ServeError(400, 'ERR_BAD_JSON', 'no request body: send the request as JSON');
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder().decode(body));
+    } catch (error) {
+      throw new ServeError(400, 'ERR_BAD_JSON', `the request body is not JSON (${(error as Error).message})`);
+    }
+    c.set('json', json);
+    await next();
+  });
+}
+
+/** A body read's failure as its answer; out of time while the body still arrives, the client is slow, not the service (408). */
+async function whileArriving<T>(reading: Promise<T>, signal: AbortSignal): Promise<T> {
+  try {
+    return await reading;
+  } catch (error) {
+    const why = explain(error, signal);
+    if (why instanceof DeadlineExceeded) {
+      throw new ServeError(408, 'ERR_BODY_TIMEOUT', `the request body did not arrive within ${why.timeoutMs} ms`);
+    }
+    throw why;
+  }
 }
 
 async function readImage(request: Request, maxBytes: number, signal: AbortSignal): Promise<ImageUpload> {

@@ -1,5 +1,7 @@
-// The service's error answers: every refusal is JSON {"error":{"code","message"}}
-// with a status that says whose fault it is (4xx: the request; 503: load).
+// The service's error answers: every refusal is JSON {"error":{"code","message","request_id"}}
+// (under /v2, the Open Inference Protocol's {"error": "message"}, with `code`
+// and `request_id` beside it) with a status that says whose fault it is
+// (4xx: the request; 503: load).
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
@@ -20,10 +22,24 @@ export type ServeErrorCode =
   | 'ERR_SHUTTING_DOWN'
   | 'ERR_NOT_FOUND'
   | 'ERR_METHOD_NOT_ALLOWED'
+  | 'ERR_BAD_JSON'
+  | 'ERR_BAD_TENSOR'
+  | 'ERR_UNSUPPORTED_EXTENSION'
+  | 'ERR_UNKNOWN_MODEL'
+  | 'ERR_RELOAD_FAILED'
+  | 'ERR_RELOAD_UNAVAILABLE'
+  | 'ERR_UNLOAD_REFUSED'
   | 'ERR_INTERNAL';
 
 export interface ErrorBody {
-  error: { code: string; message: string };
+  error: { code: string; message: string; request_id?: string };
+}
+
+/** The Open Inference Protocol's error answer, with torchdog's code and the request id beside. */
+export interface OipErrorBody {
+  error: string;
+  code: string;
+  request_id?: string;
 }
 
 /** A refusal with a JSON body; Hono's onError turns it into the response. */

@@ -2,17 +2,19 @@
 export { createApp } from './app.js';
 export type { ShutdownResult, TorchdogApp } from './app.js';
 export type { AppOptions } from './options.js';
-export type { ServeClassifier, ModelDescription } from './served-model.js';
+export { isModelName, isOrigin } from './options.js';
+export type { ServeClassifier, ModelDescription, ModelLoad } from './in-service.js';
+export type { Reloaded } from './served-model.js';
 export { startServer } from './server.js';
 export type { RunningServer, ServerOptions } from './server.js';
 export { SERVE_DEFAULTS } from './defaults.js';
 export type { ServeDefaults } from './defaults.js';
-export { loadModel, checkModelSource, ModelSourceError } from './model-source.js';
+export { loadModel, checkModelSource, modelRunName, runName, ModelSourceError } from './model-source.js';
 export type { LoadedModel } from './model-source.js';
 export { PredictionLog, FileSink, GcsSink, sinkFor } from './prediction-log.js';
 export type { PredictionLogOptions, PredictionLogStats, PredictionRecord, PredictionSink } from './prediction-log.js';
 export { ServeError } from './errors.js';
-export type { ErrorBody, ServeErrorCode } from './errors.js';
+export type { ErrorBody, OipErrorBody, ServeErrorCode } from './errors.js';
 export { jsonLineLogger } from './log.js';
 export type { Logger, LogEntry, Severity } from './log.js';
 // The pieces the app is made of, for those who build their own routes.

@@ -6,17 +6,10 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 const QUEUE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 
-export interface ModelLabels {
-  arch: string;
-  classes: string;
-  image_size: string;
-  device: string;
-  source: string;
-}
-
 export function createMetrics(options: { processMetrics?: boolean } = {}) {
   const registry = new Registry();
-  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'torchdog_' });
+  // prom-client's own names (process_*, nodejs_*), which the standard Node.js dashboards read.
+  if (options.processMetrics) collectDefaultMetrics({ register: registry });
   const registers = [registry];
   return {
     registry,
@@ -64,8 +57,14 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
     }),
     modelInfo: new Gauge({
       name: 'torchdog_model_info',
-      help: 'The loaded model (value 1); absent until a model is loaded',
-      labelNames: ['arch', 'classes', 'image_size', 'device', 'source'] as const,
+      help: 'The model in service (value 1): its served name and version, the run it came from, the sha256 of its checkpoint; absent until a model is loaded',
+      labelNames: ['name', 'version', 'run', 'sha256', 'arch', 'classes', 'image_size', 'device', 'source'] as const,
+      registers,
+    }),
+    reloads: new Counter({
+      name: 'torchdog_model_reloads_total',
+      help: 'Model reloads (SIGHUP or POST /v2/repository/models/NAME/load), by outcome: loaded, or failed (the previous model still serving)',
+      labelNames: ['outcome'] as const,
       registers,
     }),
     ready: new Gauge({

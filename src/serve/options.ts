@@ -5,15 +5,43 @@ import { expectBoolean, expectInteger, expectKnownKeys, expectNumber, invalid, w
 import { SERVE_DEFAULTS } from './defaults.js';
 import type { Logger } from './log.js';
 import { PredictionLog, type PredictionSink } from './prediction-log.js';
-import type { ServeClassifier } from './served-model.js';
+import type { ModelLoad, ServeClassifier } from './in-service.js';
 
 const D = SERVE_DEFAULTS;
 
 export interface AppOptions {
-  /** The model, or a promise of it: /ready and /predict answer 503 until it settles. */
-  classifier: ServeClassifier | Promise<ServeClassifier>;
+  /**
+   * The model, or a promise of it: /ready and /predict answer 503 until it
+   * settles. It stays the caller's (the app never disposes it). Without it,
+   * `load` gives the first model.
+   */
+  classifier?: ServeClassifier | Promise<ServeClassifier>;
+  /**
+   * Loads the model afresh, e.g. `() => loadModel(path)`: for the first model
+   * when there is no `classifier`, and for each reload (app.reload(), SIGHUP
+   * with startServer's signals, POST /v2/repository/models/NAME/load). The
+   * app owns what it loads: it warms each model up before it takes requests,
+   * disposes a replaced one once drained, and the last one at shutdown.
+   * Default none (a reload answers 400).
+   */
+  load?: () => Promise<ModelLoad>;
   /** Where the model came from (path or gs:// URI), for /ready, answers and metrics. */
   modelSource?: string;
+  /** The training run `classifier` came from. Default: the name of modelSource's folder. */
+  modelRun?: string;
+  /** Hex sha256 of `classifier`'s checkpoint file. Default none (the version is then a count of loads). */
+  modelSha256?: string;
+  /**
+   * The name the model is served under: /v2/models/NAME, /ready and answers.
+   * Letters, digits, '.', '_' and '-'. Default: the run's name (the first
+   * model's, kept across reloads), else "model".
+   */
+  modelName?: string;
+  /**
+   * Origins whose pages may call the service (CORS): one, a list, or "*" for
+   * any. Default none (no CORS headers; OPTIONS answers 405 or 404).
+   */
+  cors?: string | readonly string[] | null;
   /** Most images per forward pass. Default in {@link SERVE_DEFAULTS}. */
   maxBatch?: number;
   /**
@@ -60,6 +88,10 @@ export interface AppOptions {
 
 const APP_DEFAULTS = {
   modelSource: undefined as string | undefined,
+  modelRun: undefined as string | undefined,
+  modelSha256: undefined as string | undefined,
+  modelName: undefined as string | undefined,
+  cors: null as AppOptions['cors'],
   maxBatch: D.maxBatch,
   maxWaitMs: D.maxWaitMs,
   eagerBatching: D.eagerBatching,
@@ -74,20 +106,39 @@ const APP_DEFAULTS = {
   driftWindow: D.driftWindow,
 };
 
-const OPTION_KEYS = ['classifier', 'logger', ...Object.keys(APP_DEFAULTS)];
+const OPTION_KEYS = ['classifier', 'load', 'logger', ...Object.keys(APP_DEFAULTS)];
 
-export type CheckedAppOptions = typeof APP_DEFAULTS & Pick<AppOptions, 'classifier' | 'logger'>;
+/** What a model name may be: a URL path segment, as KServe and Triton names are. */
+export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** True for a name the model may be served under. */
+export function isModelName(name: unknown): name is string {
+  return typeof name === 'string' && MODEL_NAME.test(name);
+}
+
+export type CheckedAppOptions = typeof APP_DEFAULTS & Pick<AppOptions, 'classifier' | 'load' | 'logger'>;
 
 /** Checks every option, naming the one at fault, and fills the defaults. */
 export function checkAppOptions(options: AppOptions): CheckedAppOptions {
   if (typeof options !== 'object' || options === null) throw invalid('options', 'an object with a classifier', options);
   expectKnownKeys(options, 'options', OPTION_KEYS);
-  const o = { ...APP_DEFAULTS, ...withoutUndefined(options), classifier: options.classifier };
+  const o = { ...APP_DEFAULTS, ...withoutUndefined(options), classifier: options.classifier, load: options.load };
+  if (o.load !== undefined && typeof o.load !== 'function') throw invalid('options.load', 'a function that loads the model', o.load);
   const c = options.classifier as Partial<ServeClassifier> | Promise<ServeClassifier> | undefined;
-  if (!(c instanceof Promise) && (typeof c?.predictPixels !== 'function' || typeof c.decode !== 'function' || !c.info)) {
+  if (!(c === undefined && o.load) && !(c instanceof Promise) && (typeof c?.predictPixels !== 'function' || typeof c.decode !== 'function' || !c.info)) {
     throw invalid('options.classifier', 'a Classifier (or a promise of one)', c);
   }
-  if (o.modelSource !== undefined && typeof o.modelSource !== 'string') throw invalid('options.modelSource', 'a string', o.modelSource);
+  for (const key of ['modelSource', 'modelRun', 'modelSha256'] as const) {
+    if (o[key] !== undefined && typeof o[key] !== 'string') throw invalid(`options.${key}`, 'a string', o[key]);
+  }
+  if (o.modelSha256 !== undefined && !/^[0-9a-f]{64}$/.test(o.modelSha256)) throw invalid('options.modelSha256', '64 lowercase hex digits', o.modelSha256);
+  if (o.modelName !== undefined && !isModelName(o.modelName)) {
+    throw invalid('options.modelName', "a name of letters, digits, '.', '_' and '-' (at most 128, starting with a letter or digit)", o.modelName);
+  }
+  const origins = typeof o.cors === 'string' ? [o.cors] : o.cors;
+  if (origins !== null && (!Array.isArray(origins) || origins.length === 0 || !origins.every(isOrigin))) {
+    throw invalid('options.cors', '"*", an origin such as "https://example.com", or a list of origins', o.cors);
+  }
   expectInteger(o.maxBatch, 'options.maxBatch', 1, 4096);
   expectNumber(o.maxWaitMs, 'options.maxWaitMs', 0, 60_000);
   expectInteger(o.maxQueue, 'options.maxQueue', 1, 1_000_000);
@@ -110,4 +161,15 @@ export function checkAppOptions(options: AppOptions): CheckedAppOptions {
     throw invalid('options.predictionLog', 'a path, a gs:// URI, a PredictionSink or a PredictionLog', log);
   }
   return o;
+}
+
+/** "*", or scheme://host[:port] with nothing after: what a browser sends as Origin. */
+export function isOrigin(value: unknown): boolean {
+  if (value === '*') return true;
+  if (typeof value !== 'string') return false;
+  try {
+    return new URL(value).origin === value;
+  } catch {
+    return false;
+  }
 }

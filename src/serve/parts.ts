@@ -5,7 +5,8 @@ import { Admission } from './admission.js';
 import { DriftWindow } from './drift-window.js';
 import { jsonLineLogger, silentLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import type { CheckedAppOptions } from './options.js';
+import { runName } from './model-source.js';
+import { MODEL_NAME, type CheckedAppOptions } from './options.js';
 import { PredictionRecorder } from './recorder.js';
 import { ServedModel } from './served-model.js';
 
@@ -25,13 +26,18 @@ export function assemble(o: CheckedAppOptions): AppParts {
   const log = o.logger === null ? silentLogger : (o.logger ?? jsonLineLogger());
   const metrics = createMetrics({ processMetrics: o.processMetrics });
   const gate = new Admission({ limit: o.maxQueue, onChange: (n) => metrics.inflight.set(n) });
+  const run = o.modelRun ?? (o.modelSource !== undefined ? runName(o.modelSource) : undefined);
   const model = new ServedModel({
-    classifier: o.classifier,
-    source: o.modelSource,
+    ...(o.classifier !== undefined ? { classifier: o.classifier } : {}),
+    identity: { source: o.modelSource, run, sha256: o.modelSha256 },
+    ...(o.load ? { load: o.load } : {}),
+    name: o.modelName ?? servedName(run),
     maxBatch: o.maxBatch,
     maxWaitMs: o.maxWaitMs,
     ...(o.eagerBatching ? { expected: () => gate.arriving } : {}),
     metrics,
+    log,
+    retryAfterSeconds: o.retryAfterSeconds,
     onLoad: () => {
       if (!gate.closed) metrics.ready.set(1);
     },
@@ -41,4 +47,10 @@ export function assemble(o: CheckedAppOptions): AppParts {
     log: o.predictionLog, flushIntervalMs: o.predictionLogFlushMs, window: drift, maxBackground: o.maxQueue, metrics, logger: log,
   });
   return { options: o, log, metrics, retry: o.retryAfterSeconds, gate, model, drift, recorder };
+}
+
+/** A run's name as a model name: characters a path segment cannot carry become '-'. */
+export function servedName(run: string | undefined): string {
+  const name = (run ?? '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[._-]+/, '').slice(0, 128);
+  return MODEL_NAME.test(name) ? name : 'model';
 }

@@ -8,7 +8,8 @@ import { imageBody } from './body.js';
 import { deadline, explain } from './deadline.js';
 import { ServeError } from './errors.js';
 import type { AppEnv } from './observe.js';
-import { serving, type ServeClassifier } from './served-model.js';
+import type { ServeClassifier } from './in-service.js';
+import { serving } from './served-model.js';
 
 /** The /predict group, to mount with app.route('/predict', ...). */
 export function predictRoute(parts: AppParts) {
@@ -32,7 +33,7 @@ export function predictRoute(parts: AppParts) {
           signal.throwIfAborted();
           ticket.arrive();
           const result = await batcher.submit(pixels, signal);
-          const prediction = result.output;
+          const { prediction } = result.output;
           metrics.queueWait.observe(result.queueSeconds);
           metrics.predictions.inc({ category: prediction.category });
           Object.assign(fields, {
@@ -42,7 +43,7 @@ export function predictRoute(parts: AppParts) {
             category: prediction.category,
             probability: prediction.probability,
           });
-          recorder.record(image.bytes, pixels, classifier.info.imageSize, prediction);
+          recorder.record(prediction, description, pixels, image.bytes);
           return c.json({ ...prediction, model: description });
         } catch (error) {
           throw explain(error, signal);

@@ -13,6 +13,9 @@ export interface PredictionRecord {
   time: string;
   category: string;
   probability: number;
+  /** The run the model came from, and the sha256 of its checkpoint, when known. */
+  model_run?: string;
+  model_sha256?: string;
   avg_brightness: number;
   contrast: number;
   sharpness: number;

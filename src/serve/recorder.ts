@@ -1,11 +1,13 @@
 // What the service keeps of each prediction, off the request path: its drift
-// features, class, probability and time, for the prediction log and the drift
-// window. A model that does not take the drift size has the bytes decoded
-// again at that size, in the background, a bounded number at a time.
-import { decodeImage } from '../image/index.js';
+// features, class, probability, time and model, for the prediction log and
+// the drift window. A model that does not take the drift size has the bytes
+// decoded again at that size (or, for pixels sent as a tensor, the pixels
+// resized), in the background, a bounded number at a time.
+import { decodeImage, resizePixels } from '../image/index.js';
 import { driftFeatures, DRIFT_IMAGE_SIZE } from '../drift/index.js';
 import type { Prediction } from '../model/index.js';
 import type { DriftWindow } from './drift-window.js';
+import type { ModelDescription } from './in-service.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { PredictionLog, sinkFor, type PredictionRecord, type PredictionSink } from './prediction-log.js';
@@ -39,11 +41,21 @@ export class PredictionRecorder {
     else this.log = log == null ? null : openLog(log, options);
   }
 
-  /** Records one answered prediction; never throws, never waits. */
-  record(bytes: Uint8Array, pixels: Uint8Array, imageSize: number, prediction: Prediction): void {
+  /**
+   * Records one answered prediction, made by `model` from `pixels` (decoded
+   * from `bytes`, when the client sent an encoded image); never throws, never waits.
+   */
+  record(prediction: Prediction, model: ModelDescription, pixels: Uint8Array, bytes?: Uint8Array): void {
     if (!this.log && !this.window) return;
-    const entry = { time: new Date().toISOString(), category: prediction.category, probability: prediction.probability };
-    if (imageSize === DRIFT_IMAGE_SIZE) {
+    const entry = {
+      time: new Date().toISOString(),
+      category: prediction.category,
+      probability: prediction.probability,
+      ...(model.run ? { model_run: model.run } : {}),
+      ...(model.sha256 ? { model_sha256: model.sha256 } : {}),
+    };
+    const size = model.image_size;
+    if (size === DRIFT_IMAGE_SIZE) {
       this.append({ ...entry, ...driftFeatures(pixels, DRIFT_IMAGE_SIZE, DRIFT_IMAGE_SIZE) });
       return;
     }
@@ -53,8 +65,9 @@ export class PredictionRecorder {
       this.log?.countDropped(1);
       return;
     }
-    const job = decodeImage(bytes, { size: DRIFT_IMAGE_SIZE, maxPixels: 0 })
-      .then((small) => this.append({ ...entry, ...driftFeatures(small, DRIFT_IMAGE_SIZE, DRIFT_IMAGE_SIZE) }))
+    const small = bytes ? decodeImage(bytes, { size: DRIFT_IMAGE_SIZE, maxPixels: 0 }) : resizePixels(pixels, size, DRIFT_IMAGE_SIZE);
+    const job = small
+      .then((drift) => this.append({ ...entry, ...driftFeatures(drift, DRIFT_IMAGE_SIZE, DRIFT_IMAGE_SIZE) }))
       .catch(() => this.log?.countDropped(1))
       .finally(() => this.background.delete(job));
     this.background.add(job);

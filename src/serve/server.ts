@@ -1,6 +1,6 @@
-// Listening: @hono/node-server around a TorchdogApp, and the graceful stop
-// that Cloud Run's SIGTERM expects (stop accepting, answer what was admitted,
-// flush the prediction log, then let the process end).
+// Listening: @hono/node-server around a TorchdogApp, the graceful stop that
+// Cloud Run's SIGTERM expects (stop accepting, answer what was admitted,
+// flush the prediction log, then let the process end), and SIGHUP's reload.
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
@@ -16,7 +16,7 @@ export interface ServerOptions {
   host?: string;
   /** Longest a stop waits for admitted predictions. Default in {@link SERVE_DEFAULTS} (why: see there). */
   shutdownTimeoutMs?: number;
-  /** Stop gracefully on SIGTERM and SIGINT. Default false (the CLI turns it on). */
+  /** Stop gracefully on SIGTERM and SIGINT; reload the model on SIGHUP. Default false (the CLI turns it on). */
   handleSignals?: boolean;
   logger?: Logger;
 }
@@ -61,6 +61,12 @@ export async function startServer(app: TorchdogApp, options: ServerOptions = {})
   };
   const signals: NodeJS.Signals[] = options.handleSignals ? ['SIGTERM', 'SIGINT'] : [];
   for (const s of signals) process.once(s, onSignal);
+  // The app logs how a reload went, and counts it; a reload refused before it began is said here.
+  const onHangUp = () =>
+    void app.reload('SIGHUP').catch((error: { code?: string; message: string }) => {
+      if (error.code !== 'ERR_RELOAD_FAILED') log({ severity: 'WARNING', message: `SIGHUP: no reload: ${error.message}` });
+    });
+  if (options.handleSignals) process.on('SIGHUP', onHangUp);
 
   function close(): Promise<ShutdownResult> {
     closing ??= (async () => {
@@ -75,6 +81,7 @@ export async function startServer(app: TorchdogApp, options: ServerOptions = {})
       server.closeAllConnections();
       await stopped;
       for (const s of signals) process.removeListener(s, onSignal);
+      process.removeListener('SIGHUP', onHangUp);
       log({ severity: 'INFO', message: 'stopped', drained: result.drained });
       finish(result);
       return result;

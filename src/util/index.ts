@@ -7,6 +7,7 @@ export type { Axis } from './axis.js';
 export { isDirectory, isFile, pathExists } from './fs.js';
 export { escapeHtml, htmlPage } from './html-page.js';
 export { mapLimit } from './map-limit.js';
+export { packageVersion } from './package-version.js';
 export { formatNumber, formatPercent } from './number-format.js';
 export { Random, deriveSeed } from './random.js';
 export { InvalidArgumentError, describe, expectBoolean, expectInteger, expectKnownKeys, expectNumber, expectOneOf, expectString, expectTriple, invalid, withoutUndefined } from './validate.js';
