@@ -8,15 +8,11 @@ import { promisify } from 'node:util';
 import { mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { typescriptBlocks } from './helpers/readme.ts';
 
 const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..');
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-
-/** The ```ts blocks of a Markdown text. */
-export function typescriptBlocks(markdown: string): string[] {
-  return [...markdown.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
-}
 
 /** Type-checks `files` (name → source) as a strict NodeNext project; returns tsc's diagnostics ('' when clean). */
 async function typeCheck(files: Record<string, string>): Promise<string> {
