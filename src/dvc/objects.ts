@@ -64,6 +64,45 @@ export interface SaveOptions {
 }
 
 /**
+ * The pass-through a download flows through: it hashes and counts the bytes,
+ * and fails the stream with `idle.stalled()` once none has come for `idle.ms`.
+ */
+class Meter {
+  readonly tap: Transform;
+  bytes = 0;
+  private readonly hash = createHash('md5');
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: Pick<SaveOptions, 'onBytes' | 'idle'>) {
+    this.tap = new Transform({
+      transform: (chunk: Buffer, _encoding, callback) => {
+        this.arm();
+        this.hash.update(chunk);
+        this.bytes += chunk.length;
+        this.options.onBytes?.(chunk.length);
+        callback(null, chunk);
+      },
+    });
+    this.arm();
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  private arm(): void {
+    const idle = this.options.idle;
+    if (!idle) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.tap.destroy(idle.stalled()), idle.ms);
+  }
+}
+
+/**
  * `mkdir -p` that reports the real reason: Node's recursive mkdir says ENOENT
  * on a read-only file system. On ENOENT the missing folders are made one at a
  * time, so the one that cannot be made fails with its own error.
@@ -99,36 +138,18 @@ export async function saveVerified(source: Readable, destination: string, option
     source.destroy();
     throw writeError(error, error.path ?? dirname(destination), 'create the folder');
   });
-  const hash = createHash('md5');
-  let bytes = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const idle = options.idle;
-  const arm = () => {
-    if (!idle) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => tap.destroy(idle.stalled()), idle.ms);
-  };
-  const tap = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      arm();
-      hash.update(chunk);
-      bytes += chunk.length;
-      options.onBytes?.(chunk.length);
-      callback(null, chunk);
-    },
-  });
-  arm();
+  const meter = new Meter(options);
   let renaming = false;
   try {
     return await replaceAtomically(destination, async (temp) => {
       const sink = createWriteStream(temp, { mode: options.mode });
       let sinkError: unknown;
       sink.on('error', (error) => (sinkError = error));
-      await pipeline(source, tap, sink, { signal: options.signal }).catch((error: unknown) => {
+      await pipeline(source, meter.tap, sink, { signal: options.signal }).catch((error: unknown) => {
         throw error === sinkError ? writeError(error, destination) : error;
       });
-      clearTimeout(timer);
-      let actual = hash.digest('hex');
+      meter.stop();
+      let actual = meter.digest();
       if (actual !== options.md5 && options.legacy) {
         const normalised = await legacyMd5File(temp);
         if (normalised === options.md5) actual = normalised;
@@ -136,10 +157,10 @@ export async function saveVerified(source: Readable, destination: string, option
       if (actual !== options.md5) throw options.mismatch(actual);
       await options.beforeCommit?.();
       renaming = true;
-      return bytes;
+      return meter.bytes;
     });
   } catch (error) {
-    clearTimeout(timer);
+    meter.stop();
     source.destroy();
     throw renaming ? writeError(error, destination) : error;
   }
