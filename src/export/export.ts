@@ -8,8 +8,8 @@ import { constants } from 'node:fs';
 import { access, open, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import {
-  CHECKPOINT_FORMAT,
   Model,
+  checkpointMetadata,
   loadWeights,
   readCheckpoint,
   type Checkpoint,
@@ -164,15 +164,14 @@ async function writing<T>(out: string, write: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The checkpoint's own metadata keys (so parseCheckpointMetadata reads them back) and the exporter's version. */
+/**
+ * The checkpoint's own metadata keys, written as a checkpoint writes them (so
+ * parseCheckpointMetadata reads them back), without its extras (metrics,
+ * calibration), and what the file takes and which torchdog wrote it.
+ */
 function exportMetadata(info: CheckpointInfo, version: string): Record<string, string> {
   return {
-    format: CHECKPOINT_FORMAT,
-    arch: info.arch,
-    classes: JSON.stringify(info.classes),
-    image_size: String(info.imageSize),
-    mean: JSON.stringify(info.mean),
-    std: JSON.stringify(info.std),
+    ...checkpointMetadata({ ...info, extra: {} }),
     input: `image: uint8 RGB [N, ${info.imageSize}, ${info.imageSize}, 3] (NHWC), normalisation inside`,
     outputs: 'logits, probabilities: float32 [N, classes]',
     torchdog_version: version,
