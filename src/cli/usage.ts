@@ -196,8 +196,9 @@ inside, and the classes, image_size, mean and std travel with the file.
                torchvision's names, the metadata in the extra file torchdog.json;
                loaded back and checked against the checkpoint before it is kept
 
-Prints one JSON line: {"format","out","bytes","seconds","classes","image_size","opset"}.
-The file appears whole or not at all.
+Prints one JSON line: {"format","out","bytes","seconds","classes","image_size","opset"},
+for torchscript also "check" (its largest difference from the checkpoint when
+loaded back). The file appears whole or not at all.
 
 Options:
   --model, -m M        checkpoint (.safetensors) or gs://BUCKET/PATH           [required]
