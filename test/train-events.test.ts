@@ -191,9 +191,10 @@ test('CLI: plain lines on stderr and the summary on stdout; the demo set is gene
   const generated = await torchdog(args, demoCwd);
   assert.equal(generated.code, 0, generated.stderr);
   const stderr = generated.stderr.split('\n');
-  assert.equal(stderr[0], 'data: generating the demo set in data/demo (first use)');
-  assert.match(stderr[1]!, /^data: .*data\/demo: 2 classes \(hotdog, nothotdog\), 480 train \/ 120 val images \(test\/\)$/);
-  assert.equal(stderr[2], 'model: resnet18, 11,177,538 parameters, device cpu, 1 thread(s)');
+  assert.match(stderr[0]!, /^config: \/.*\/configs\/default\.yaml$/, 'the package\'s default recipe, named');
+  assert.equal(stderr[1], 'data: generating the demo set in data/demo (first use)');
+  assert.match(stderr[2]!, /^data: .*data\/demo: 2 classes \(hotdog, nothotdog\), 480 train \/ 120 val images \(test\/\)$/);
+  assert.equal(stderr[3], 'model: resnet18, 11,177,538 parameters, device cpu, 1 thread(s)');
   assert.ok(stderr.some((l) => /^epoch 1\/1 step 8\/8 loss \d+\.\d{4} [\d.]+ img\/s ETA 00:00$/.test(l)), generated.stderr);
   assert.ok(stderr.some((l) => /^epoch 1\/1: train loss \d+\.\d{4} acc \d\.\d{4}, val loss \d+\.\d{4} acc \d\.\d{4}, [\d.]+ img\/s, [\d.]+ s \(best\)$/.test(l)), generated.stderr);
   assert.doesNotMatch(generated.stderr, /\r|\x1b/, 'no bar off a terminal');
@@ -210,7 +211,7 @@ test('CLI: plain lines on stderr and the summary on stdout; the demo set is gene
   }
   const trained = await torchdog(args, ownCwd);
   assert.equal(trained.code, 0, trained.stderr);
-  assert.match(trained.stderr.split('\n')[0]!, /^data: .*data\/demo: 2 classes \(cat, dog\)/);
+  assert.match(trained.stderr.split('\n')[1]!, /^data: .*data\/demo: 2 classes \(cat, dog\)/);
   await assert.rejects(stat(join(own, DEMO_MARKER)), /ENOENT/);
 
   // The library never generates it: that is the CLI's decision.
