@@ -58,6 +58,9 @@ test('serve --help', async () => {
   const { stdout } = await run(process.execPath, [CLI, 'serve', '--help']);
   assert.match(stdout, /^Usage: torchdog serve/);
   assert.match(stdout, /--predictions/);
+  assert.match(stdout, /^  --name NAME /m);
+  assert.match(stdout, /^  --cors ORIGIN /m);
+  assert.match(stdout, /SIGHUP .*reloads/s);
   const { stdout: main } = await run(process.execPath, [CLI, '--help']);
   assert.match(main, /serve \[--model M\]/);
 });
@@ -81,6 +84,12 @@ test('without a model, serve says where it looked and what to do', async () => {
   const badPort = await run(process.execPath, [CLI, 'serve', '--port', 'http'], { cwd }).catch((e) => e);
   assert.equal(badPort.code, 2);
   assert.match(badPort.stderr, /--port: expected an integer between 0 and 65535/);
+  const badName = await run(process.execPath, [CLI, 'serve', '--name', 'my/model'], { cwd }).catch((e) => e);
+  assert.equal(badName.code, 2);
+  assert.match(badName.stderr, /--name: expected letters, digits, '\.', '_' and '-' .*got 'my\/model'/);
+  const badOrigin = await run(process.execPath, [CLI, 'serve', '--cors', 'https://ok.example,example.com'], { cwd }).catch((e) => e);
+  assert.equal(badOrigin.code, 2);
+  assert.match(badOrigin.stderr, /--cors: expected '\*' or an origin such as https:\/\/example\.com \(no path\), got 'example\.com'/);
 });
 
 test('serve on $PORT: page, prediction, metrics; SIGTERM answers the request in flight, flushes the log, exits 0', async () => {
