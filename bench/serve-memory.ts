@@ -43,7 +43,7 @@ const log = (line: string) => process.stderr.write(`serve-memory: ${line}\n`);
 async function jsMemory(base: string): Promise<{ heap: number; external: number }> {
   const text = await fetch(`${base}/metrics`).then((r) => r.text(), () => '');
   const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
-  return { heap: value('torchdog_nodejs_heap_size_used_bytes'), external: value('torchdog_nodejs_external_memory_bytes') };
+  return { heap: value('nodejs_heap_size_used_bytes'), external: value('nodejs_external_memory_bytes') };
 }
 
 /** VmHWM (peak resident set) of a process in MiB. */
