@@ -16,7 +16,7 @@ import { withoutAddonProgram, type WithoutAddonResult } from './helpers/without-
 const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'bin', 'torchdog.js');
-const NO_ADDON = { ...process.env, TORCHDOG_ADDON: '/nonexistent/torchdog.node' };
+const NO_ADDON = { ...process.env, TORCHDOG_ADDON: '/nonexistent/torchdog-addon' };
 
 async function run(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -36,7 +36,7 @@ test('the library imports without the addon: drift and DVC work, Model.create na
   assert.equal(result.code, 0, result.stderr);
   const seen = JSON.parse(result.stdout) as WithoutAddonResult;
   assert.deepEqual({ ...seen, engine: undefined }, { drift: true, pushed: 4, pulled: 3, restored: ['0.jpg', '1.jpg', '2.jpg'], engine: undefined });
-  assert.match(seen.engine ?? '', /native addon at \/nonexistent\/torchdog\.node could not be loaded [^]*Run `npm rebuild torchdog`/);
+  assert.match(seen.engine ?? '', /native addon at \/nonexistent\/torchdog-addon could not be loaded [^]*Run `npm rebuild torchdog`/);
 });
 
 test('the CLI without the addon: --version, drift and data work; predict fails naming the fix, without a stack trace', async () => {
@@ -58,5 +58,5 @@ test('the CLI without the addon: --version, drift and data work; predict fails n
   const predict = await run([CLI, 'predict', '--device', 'cpu', '-m', 'model.safetensors', 'photo.jpg'], dir);
   assert.equal(predict.code, 1);
   assert.doesNotMatch(predict.stderr, /\n\s+at /, 'no stack trace');
-  assert.match(predict.stderr, /^torchdog predict: .*native addon at \/nonexistent\/torchdog\.node could not be loaded [^]*Run `npm rebuild torchdog`\.\n$/);
+  assert.match(predict.stderr, /^torchdog predict: .*native addon at \/nonexistent\/torchdog-addon could not be loaded [^]*Run `npm rebuild torchdog`\.\n$/);
 });
