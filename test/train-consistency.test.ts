@@ -8,7 +8,7 @@ import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { appendFile, copyFile, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
 import { generateDemoData } from '../src/data/index.ts';
 import { createModel, readSafetensors, saveCheckpoint, writeSafetensors } from '../src/model/index.ts';
 import { parseOverrides, resolveConfig, resumeConfig, train, type TrainConfig, type TrainEvent, type TrainSummary } from '../src/train/index.ts';
@@ -127,6 +127,18 @@ test('resume removes temporary files a killed writer left, and checkpoint files 
   await writeFile(join(runDir, '.last.safetensors.torchdog-0123abcd.tmp'), Buffer.alloc(1000));
   await writeFile(join(runDir, '.state.json.torchdog-89abcdef.tmp'), '{"epoch');
   await copyFile(join(runDir, 'last.safetensors'), join(runDir, 'last-7.safetensors'));
+  const done = await train(await resumeConfig(runDir, {}), { resume: runDir });
+  assert.equal(done.epochs, 3);
+  await assertSameAsUninterrupted(runDir);
+});
+
+test('dying after state.json was written but before the files took their names: resume finishes the commit', async () => {
+  const out = await tempDir();
+  const runDir = join(out, 'run');
+  await trainUntil(await config(out, 'run'), (e) => e.type === 'step' && e.epoch === 2 && e.step === 2);
+  const { generation } = JSON.parse(await readFile(join(runDir, 'state.json'), 'utf8'));
+  // As the commit leaves them just before its renames: the committed files under their generation's names.
+  for (const file of ['last', 'optimizer', 'model']) await rename(join(runDir, `${file}.safetensors`), join(runDir, `${file}-${generation}.safetensors`));
   const done = await train(await resumeConfig(runDir, {}), { resume: runDir });
   assert.equal(done.epochs, 3);
   await assertSameAsUninterrupted(runDir);
