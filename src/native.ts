@@ -197,7 +197,7 @@ function addonPath(): string {
   const found = candidates.find((p) => existsSync(p));
   if (!found) {
     throw new Error(
-      `torchdog: the native addon is not built (looked for ${candidates[0]}); its install script did not run or failed. ` +
+      `the native addon is not built (looked for ${candidates[0]}); its install script did not run or failed. ` +
         'Run `npm rebuild torchdog` (in this repository: `npm run build:native`); it needs LibTorch (Debian: apt install libtorch-dev) and cmake.',
     );
   }
@@ -217,7 +217,9 @@ export function loadNative(): NativeAddon {
   try {
     loaded = require(path) as NativeAddon;
   } catch (err) {
-    throw new Error(`torchdog: the native addon at ${path} could not be loaded (${(err as Error).message}). Run \`npm rebuild torchdog\`.`, { cause: err });
+    // Node's message goes on with a "Require stack" list: the first line is the reason.
+    const reason = String((err as Error).message).split('\n')[0];
+    throw new Error(`the native addon at ${path} could not be loaded (${reason}). Run \`npm rebuild torchdog\`.`, { cause: err });
   }
   return loaded;
 }
