@@ -2,7 +2,7 @@ import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { Model, createModel, cudaAvailable, readCheckpoint, loadWeights, saveCheckpoint, Classifier, InvalidArgumentError } from '../src/index.ts';
+import { Model, createModel, cudaAvailable, readCheckpoint, loadWeights, saveCheckpoint, Classifier, InvalidArgumentError, ModelOutputError } from '../src/index.ts';
 import { randomPixels } from './helpers/images.ts';
 import { TEST_INFO, tempDir, writeRandomCheckpoint } from './helpers/checkpoint.ts';
 
@@ -152,7 +152,7 @@ test('a saved checkpoint loads back to identical outputs; a malformed one is ref
   await other.setTraining(false);
   const actual = await other.forward(images, norm);
   assert.deepEqual([...actual.logits], [...expected.logits]);
-  await assert.rejects(loadWeights(other, tensors.slice(1), path), /missing 1 tensor\(s\)/);
+  await assert.rejects(loadWeights(other, tensors.slice(1), path), /missing 1 of resnet18's 122 tensors: bn1\.bias/);
   await other.dispose();
 
   const classifier = await Classifier.load(path, { device: 'cpu', threads: 1 });
@@ -247,4 +247,22 @@ test('class names that are Object.prototype keys stay keys of probabilities', as
   assert.ok(Math.abs(total - 1) < 1e-5, `probabilities sum to ${total}`);
   assert.ok(classes.includes(prediction!.category));
   assert.equal(JSON.parse(JSON.stringify(prediction)).probabilities.__proto__ !== undefined, true);
+});
+
+test('weights that load but overflow float32 give an error naming the checkpoint\'s fault, not NaN probabilities', async () => {
+  const dir = await tempDir();
+  const path = join(dir, 'huge.safetensors');
+  const model = await createModel({ numClasses: 2, device: 'cpu', seed: 2, threads: 1 });
+  const fc = (await model.getTensors()).find((t) => t.name === 'fc.weight')!;
+  const huge = new Float32Array(fc.data.byteLength / 4).fill(3e38);
+  await model.setTensors([{ ...fc, data: new Uint8Array(huge.buffer) }]);
+  await saveCheckpoint(path, model, { ...TEST_INFO, imageSize: SIZE });
+  await model.dispose();
+  await using classifier = await Classifier.load(path, { device: 'cpu', threads: 1 });
+  await assert.rejects(classifier.predictPixels([randomPixels(1, SIZE, 5)]), (e: Error & { code?: string }) => {
+    assert.ok(e instanceof ModelOutputError);
+    assert.equal(e.code, 'ERR_TORCHDOG_MODEL_OUTPUT');
+    assert.match(e.message, /non-finite probability for image 0/);
+    return true;
+  });
 });

@@ -32,6 +32,11 @@ export interface ScoredPrediction {
   probabilities: Float32Array;
 }
 
+/** The model's output is not a probability distribution (NaN or Inf): a fault of the checkpoint, not of the input. */
+export class ModelOutputError extends Error {
+  readonly code = 'ERR_TORCHDOG_MODEL_OUTPUT';
+}
+
 export class Classifier {
   private disposed = false;
 
@@ -112,6 +117,14 @@ export class Classifier {
       { mean: this.info.mean, std: this.info.std },
     );
     const k = this.info.classes.length;
+    // Weights that load (finite) can still overflow float32 on the way: say so
+    // rather than answer with NaN probabilities or a constant class.
+    const bad = probabilities.findIndex((p) => !Number.isFinite(p));
+    if (bad >= 0) {
+      throw new ModelOutputError(
+        `the model produced a non-finite probability for image ${Math.floor(bad / k)} (its activations overflow float32): the checkpoint's weights are not usable`,
+      );
+    }
     return images.map((_, i) => {
       const row = probabilities.subarray(i * k, (i + 1) * k);
       return { prediction: this.toPrediction(row), logits: logits.subarray(i * k, (i + 1) * k), probabilities: row };

@@ -1,4 +1,4 @@
-export { Classifier } from './classifier.js';
+export { Classifier, ModelOutputError } from './classifier.js';
 export type { ClassifierOptions, Prediction, ScoredPrediction } from './classifier.js';
 export { Model, createModel, cudaAvailable, engineCounts, setTf32 } from './model.js';
 export type { ModelOptions, OptimizerOptions, ImageBatch, Normalization, ForwardResult, StepResult, EvalResult, TorchScriptExportOptions, TorchScriptRun } from './model.js';
