@@ -17,12 +17,12 @@
 // half-written in place, since only the temporary name is removed.
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { TEMP_FILE } from '../util/index.js';
+import { STALE_TEMP_MS, TEMP_FILE } from '../util/index.js';
 import { reservedName } from './paths.js';
 import { repoRelative, type DvcRepo } from './repo.js';
 
 /** How long a temporary file must have been left unwritten before it counts as a dead process's. */
-export const STALE_TEMP = { ms: 10 * 60_000 };
+export const STALE_TEMP = { ms: STALE_TEMP_MS };
 
 /**
  * Removes `path` when it is a regular file (never a link) not modified for

@@ -24,7 +24,7 @@ import {
   checkTensorValues, loadWeights, readCheckpoint, readSafetensors, saveCheckpoint, writeSafetensors,
   type CheckpointInfo, type Model, type Tensor,
 } from '../model/index.js';
-import { pathExists, replaceAtomically, TEMP_FILE, tempPathBeside, writeFileAtomic, type FileContent } from '../util/index.js';
+import { pathExists, replaceAtomically, STALE_TEMP_MS, TEMP_FILE, tempPathBeside, writeFileAtomic, type FileContent } from '../util/index.js';
 import { configToYaml, ConfigError, loadConfigFile, resolveConfig, type TrainConfig } from './config.js';
 import { TrainError } from './errors.js';
 import type { EpochMetrics, TrainEventListener } from './events.js';
@@ -41,14 +41,6 @@ type CheckpointFile = 'last' | 'optimizer' | 'model';
 const PENDING_FILE = /^(last|optimizer|model)-(0|[1-9][0-9]*)\.safetensors$/;
 const pendingName = (file: CheckpointFile, generation: number) => `${file}-${generation}.safetensors`;
 const settledName = (file: CheckpointFile) => `${file}.safetensors`;
-
-/**
- * A temporary entry in OUTPUT (a run being made, the `latest` link being
- * replaced) that nothing has touched for this long belongs to a killed
- * process: making a run directory or a link takes seconds at most. The same
- * rule as the data commands' sweep (src/dvc/sweep.ts).
- */
-const STALE_TEMP_MS = 10 * 60_000;
 
 /** Resolves the config of a run to resume, with `overrides` (e.g. more epochs) applied on top. */
 export async function resumeConfig(runDir: string, overrides: unknown): Promise<TrainConfig> {
@@ -370,7 +362,8 @@ function optimizerStateOf(weights: readonly Tensor[], config: TrainConfig): Arra
 
 /**
  * Temporary entries a killed train left in OUTPUT: any for the run `name`
- * being made now (a run is made by one process), others once stale.
+ * being made now (a run is made by one process), others once stale
+ * (STALE_TEMP_MS: making a run directory or a link takes seconds at most).
  */
 async function sweepOutput(dir: string, name: string | null): Promise<void> {
   const now = Date.now();

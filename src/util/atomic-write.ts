@@ -10,6 +10,13 @@ import { basename, dirname, join } from 'node:path';
 /** The names of our temporary files: a leftover of a killed process matches this. */
 export const TEMP_FILE = /^\..+\.torchdog-[0-9a-f]{8}\.tmp$/;
 
+/**
+ * How long a temporary file must have gone unwritten before it counts as a
+ * killed process's leftover (the name carries no process id; a live writer
+ * keeps its file fresh). Housekeeping in train and in DVC sweeps by it.
+ */
+export const STALE_TEMP_MS = 10 * 60_000;
+
 /** A fresh hidden name beside `path` that matches {@link TEMP_FILE}. */
 export function tempPathBeside(path: string): string {
   return join(dirname(path), `.${basename(path)}.torchdog-${randomBytes(4).toString('hex')}.tmp`);

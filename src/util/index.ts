@@ -1,6 +1,6 @@
 // Small pieces every folder shares: atomic writes, argument checks, file
 // predicates, the HTML page frame and number formats, seeded randomness.
-export { TEMP_FILE, replaceAtomically, tempPathBeside, writeFileAtomic } from './atomic-write.js';
+export { STALE_TEMP_MS, TEMP_FILE, replaceAtomically, tempPathBeside, writeFileAtomic } from './atomic-write.js';
 export type { FileContent } from './atomic-write.js';
 export { niceAxis, niceStep } from './axis.js';
 export type { Axis } from './axis.js';
