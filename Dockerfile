@@ -24,7 +24,9 @@ COPY native/ native/
 COPY src/ src/
 COPY bin/ bin/
 COPY scripts/ scripts/
-RUN npm ci --no-audit --no-fund \
+# onnxruntime-node (a devDependency, for the export tests) would download CUDA
+# libraries at install; the image never runs it.
+RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund \
  && npm prune --omit=dev --no-audit --no-fund \
  && test -f build/Release/torchdog.node && test -f dist/cli/main.js
 
