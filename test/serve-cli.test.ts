@@ -76,6 +76,11 @@ test('without a model, serve says where it looked and what to do', async () => {
   const other = await run(process.execPath, [CLI, 'serve', '--model', join(cwd, 'x.safetensors')], { cwd }).catch((e) => e);
   assert.equal(other.code, 1);
   assert.match(other.stderr, /no model at .*x\.safetensors/);
+  const device = await run(process.execPath, [CLI, 'serve', '--model', '/dev/zero'], { cwd }).catch((e) => e);
+  assert.equal(device.code, 1);
+  assert.match(device.stderr, /no model at \/dev\/zero \(it is a device, FIFO or socket, not a checkpoint file\)/);
+  const folder = await run(process.execPath, [CLI, 'serve', '--model', cwd], { cwd }).catch((e) => e);
+  assert.match(folder.stderr, /\(it is a folder, not a checkpoint file\)/);
   const corrupt = join(cwd, 'corrupt.safetensors');
   await writeFile(corrupt, 'this is not a checkpoint');
   const broken = await run(process.execPath, [CLI, 'serve', '--model', corrupt, '--port', '0', '--host', '127.0.0.1'], { cwd }).catch((e) => e);

@@ -37,7 +37,7 @@ export async function checkModelSource(source: string): Promise<void> {
   if (!info?.isFile()) {
     const hint = source === DEFAULT_MODEL
       ? `no model at ${DEFAULT_MODEL} (the latest training run's): train one with 'torchdog train', or pass --model PATH or --model gs://BUCKET/PATH`
-      : `no model at ${source}${info ? ' (it is a folder, not a checkpoint file)' : ''}: pass a .safetensors checkpoint written by 'torchdog train', or a gs://BUCKET/PATH URI`;
+      : `no model at ${source}${info ? ` (${info.isDirectory() ? 'it is a folder' : 'it is a device, FIFO or socket'}, not a checkpoint file)` : ''}: pass a .safetensors checkpoint written by 'torchdog train', or a gs://BUCKET/PATH URI`;
     throw new ModelSourceError(hint);
   }
 }
