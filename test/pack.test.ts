@@ -52,9 +52,13 @@ async function newProject(name: string, flags: string[] = [], more: string[] = [
 }
 
 /** `npx torchdog ARGS` in `cwd`, as a user types it (npx's own flags, such as --no, would make npx take --version for itself). */
+// A user's shell, not `npm test`'s: npm hands its children npm_config_* and
+// npm_package_* variables (this repository's settings), which a user's npx never sees.
+const USER_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_(config|package|lifecycle)_/i.test(k)));
+
 async function npx(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec('npx', ['torchdog', ...args], { cwd, maxBuffer: 1 << 24 });
+    const { stdout, stderr } = await exec('npx', ['torchdog', ...args], { cwd, env: USER_ENV, maxBuffer: 1 << 24 });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
