@@ -1,5 +1,7 @@
 #include "inference_graph.h"
 
+#include "resnet18_script.h"
+
 #include <sstream>
 
 namespace torchdog {
@@ -34,29 +36,7 @@ class SourceWriter {
 
 std::string ResNet18Forward() {
   SourceWriter w;
-  w.ConvBn("x", "x", "conv1", "bn1", 2, 3);
-  w.Line("x = torch.relu(x)");
-  w.Line("x = torch.max_pool2d(x, [3, 3], [2, 2], [1, 1], [1, 1], False)");
-  const int planes[] = {64, 128, 256, 512};
-  for (int layer = 1; layer <= 4; ++layer) {
-    for (int block = 0; block < 2; ++block) {
-      const std::string p = "layer" + std::to_string(layer) + "." + std::to_string(block) + ".";
-      const int stride = (layer > 1 && block == 0) ? 2 : 1;
-      const bool downsample = layer > 1 && block == 0;
-      w.ConvBn("y", "x", p + "conv1", p + "bn1", stride, 1);
-      w.Line("y = torch.relu(y)");
-      w.ConvBn("y", "y", p + "conv2", p + "bn2", 1, 1);
-      if (downsample) {
-        w.ConvBn("s", "x", p + "downsample.0", p + "downsample.1", stride, 0);
-        w.Line("x = torch.relu(y + s)");
-      } else {
-        w.Line("x = torch.relu(y + x)");
-      }
-    }
-    (void)planes;
-  }
-  w.Line("x = torch.adaptive_avg_pool2d(x, [1, 1])");
-  w.Line("x = torch.flatten(x, 1)");
+  WriteResNet18Body(w);
   w.Line("return torch.linear(x, self.fc_weight, self.fc_bias)");
   return "def forward(self, x: Tensor) -> Tensor:\n" + w.Str();
 }

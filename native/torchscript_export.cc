@@ -1,5 +1,7 @@
 #include "torchscript_export.h"
 
+#include "resnet18_script.h"
+
 #include <cctype>
 #include <memory>
 #include <sstream>
@@ -10,8 +12,6 @@ namespace {
 
 using TensorMap = std::map<std::string, torch::Tensor>;
 
-constexpr int kLayers = 4;
-constexpr int kBlocksPerLayer = 2;
 constexpr double kBatchNormEps = 1e-5;
 
 // The TorchScript expression for a torchvision path: a child named by a
@@ -43,10 +43,10 @@ class TreeBuilder {
     auto root = New("ResNet18");
     root.register_module("conv1", Conv("conv1"));
     root.register_module("bn1", BatchNorm("bn1"));
-    for (int layer = 1; layer <= kLayers; ++layer) {
+    for (int layer = 1; layer <= kResNet18Layers; ++layer) {
       const std::string name = "layer" + std::to_string(layer);
       auto sequential = New("Sequential");
-      for (int block = 0; block < kBlocksPerLayer; ++block) {
+      for (int block = 0; block < kResNet18BlocksPerLayer; ++block) {
         const std::string index = std::to_string(block);
         sequential.register_module(index, Block(name + "." + index, /*downsample=*/layer > 1 && block == 0));
       }
@@ -156,27 +156,7 @@ std::string ForwardSource() {
   w.Line("std = torch.tensor(self.pixel_std, dtype=" + f32 + ", device=image.device).view([1, 3, 1, 1])");
   w.Line("x = image.permute([0, 3, 1, 2]).to(" + f32 + ")");
   w.Line("x = x.mul(1.0 / (std * 255.0)).sub(mean / std)");
-  w.ConvBn("x", "x", "conv1", "bn1", 2, 3);
-  w.Line("x = torch.relu(x)");
-  w.Line("x = torch.max_pool2d(x, [3, 3], [2, 2], [1, 1], [1, 1], False)");
-  for (int layer = 1; layer <= kLayers; ++layer) {
-    for (int block = 0; block < kBlocksPerLayer; ++block) {
-      const std::string p = "layer" + std::to_string(layer) + "." + std::to_string(block) + ".";
-      const bool downsample = layer > 1 && block == 0;
-      const int stride = downsample ? 2 : 1;
-      w.ConvBn("y", "x", p + "conv1", p + "bn1", stride, 1);
-      w.Line("y = torch.relu(y)");
-      w.ConvBn("y", "y", p + "conv2", p + "bn2", 1, 1);
-      if (downsample) {
-        w.ConvBn("s", "x", p + "downsample.0", p + "downsample.1", stride, 0);
-        w.Line("x = torch.relu(y + s)");
-      } else {
-        w.Line("x = torch.relu(y + x)");
-      }
-    }
-  }
-  w.Line("x = torch.adaptive_avg_pool2d(x, [1, 1])");
-  w.Line("x = torch.flatten(x, 1)");
+  WriteResNet18Body(w);
   w.Line("logits = torch.linear(x, self.fc.weight, self.fc.bias)");
   w.Line("return logits, torch.softmax(logits, 1)");
   return "def forward(self, image: Tensor) -> Tuple[Tensor, Tensor]:\n" + w.Str();
