@@ -266,3 +266,29 @@ test('weights that load but overflow float32 give an error naming the checkpoint
     return true;
   });
 });
+
+test('more images than one pass may hold run as several passes, with the same answers', async () => {
+  const dir = await tempDir();
+  const path = join(dir, 'passes.safetensors');
+  await writeRandomCheckpoint(path, { ...TEST_INFO, imageSize: SIZE });
+  const images = Array.from({ length: 5 }, (_, i) => randomPixels(1, SIZE, 40 + i));
+  // Room for two images a pass (160 bytes a pixel is the bound's own estimate): 5 images → 3 passes.
+  const { info, tensors } = await readCheckpoint(path);
+  const model = await Model.create({ numClasses: 2, device: 'cpu', threads: 1 });
+  await loadWeights(model, tensors, path);
+  await model.setTraining(false);
+  const passes: number[] = [];
+  const forward = model.forward.bind(model);
+  model.forward = (batch, normalization) => (passes.push(batch.count), forward(batch, normalization));
+  await using small = Classifier.fromModel(model, info, { passMemoryBytes: 2 * SIZE * SIZE * 160 });
+  await using whole = await Classifier.load(path, { device: 'cpu', threads: 1 });
+  const split = await small.scorePixels(images);
+  const one = await whole.scorePixels(images);
+  assert.deepEqual(passes, [2, 2, 1], 'passes of at most two images');
+  assert.equal(split.length, 5);
+  split.forEach((s, i) => {
+    assert.equal(s.prediction.category, one[i]!.prediction.category);
+    s.probabilities.forEach((p, c) => assert.ok(Math.abs(p - one[i]!.probabilities[c]!) < 1e-5, `image ${i} class ${c}`));
+  });
+  assert.throws(() => Classifier.fromModel(null as never, TEST_INFO, { passMemoryBytes: 0 }), /options\.passMemoryBytes/);
+});
