@@ -24,12 +24,17 @@ export function parseFlags<T extends ParseArgsConfig & { args: string[] }>(confi
   try {
     return parseArgs(config);
   } catch (error) {
-    const e = error as Error & { code?: string };
-    const option = e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '([^']+)'/.exec(e.message)?.[1] : undefined;
+    const option = unknownOptionOf(error);
     if (option === undefined) throw error;
     const suggestion = hint?.(option, optionValue(config.args, option));
     throw new UsageError(`unknown option '${option}'${suggestion ? `; ${suggestion}` : ''}`);
   }
+}
+
+/** The option parseArgs did not know (`--epochs`), when that is what `error` reports. */
+export function unknownOptionOf(error: unknown): string | undefined {
+  const e = error as Error & { code?: string };
+  return e?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '([^']+)'/.exec(e.message)?.[1] : undefined;
 }
 
 /** The value typed with `option`: `--name=value`, or the next argument when it is not an option itself. */

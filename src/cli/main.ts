@@ -1,7 +1,8 @@
 // The torchdog command line: dispatches to one module per command. Every
 // command returns its exit status; errors a user can fix print one line.
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../util/index.js';
 import { UsageError } from './errors.js';
+import { unknownOptionOf } from './flags.js';
 import { MAIN_USAGE } from './usage.js';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -22,12 +23,6 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
 
 const USES_IMAGES = new Set(['train', 'eval', 'predict', 'serve']);
-
-/** The package's version, from its own package.json (dist/cli/ and src/cli/ are both two folders down). */
-export function packageVersion(): string {
-  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return manifest.version;
-}
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -52,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    if (USES_IMAGES.has(name)) (await import('../image/decode.js')).useSingleThreadedDecodes();
+    if (USES_IMAGES.has(name)) (await import('../image/index.js')).useSingleThreadedDecodes();
     const command = await load();
     return await command(rest);
   } catch (error) {
@@ -64,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
     // parseArgs reports unknown or malformed flags with these codes; its
     // advice about '--' before positional arguments is left out.
     if (e.code?.startsWith('ERR_PARSE_ARGS')) {
-      const unknown = e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '([^']+)'/.exec(e.message)?.[1] : undefined;
+      const unknown = unknownOptionOf(e);
       process.stderr.write(`torchdog ${name}: ${unknown ? `unknown option '${unknown}'` : e.message}\nRun 'torchdog ${name} --help' for usage.\n`);
       return 2;
     }

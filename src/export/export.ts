@@ -5,7 +5,7 @@
 // checkpoint's classes, image size, mean and std. The file appears whole or
 // not at all (written under a temporary name, then renamed).
 import { constants } from 'node:fs';
-import { access, open, readFile, realpath, stat } from 'node:fs/promises';
+import { access, open, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import {
   Model,
@@ -25,6 +25,7 @@ import {
   expectOneOf,
   expectString,
   invalid,
+  packageVersion,
   replaceAtomically,
   writeFileAtomic,
 } from '../util/index.js';
@@ -82,7 +83,7 @@ export async function exportModel(checkpointPath: string, options: ExportOptions
   const o = checkOptions(checkpointPath, options);
   await checkOutput(o.out, checkpointPath);
   const checkpoint = await readCheckpoint(checkpointPath);
-  const metadata = exportMetadata(checkpoint.info, await torchdogVersion());
+  const metadata = exportMetadata(checkpoint.info, packageVersion());
   let check: ExportSummary['check'];
   if (o.format === 'onnx') {
     const bytes = onnxModel(checkpoint, { opset: o.opset, metadata, producerVersion: metadata.torchdog_version, source: checkpointPath });
@@ -251,13 +252,3 @@ function probeImages(size: number): ImageBatch {
   return { data, count: CHECK_IMAGES, height: size, width: size };
 }
 
-let version: Promise<string> | undefined;
-
-/** This package's version (src/export and dist/export are both two folders below package.json). */
-function torchdogVersion(): Promise<string> {
-  version ??= readFile(new URL('../../package.json', import.meta.url), 'utf8').then(
-    (text) => String((JSON.parse(text) as { version?: unknown }).version ?? 'unknown'),
-    () => 'unknown',
-  );
-  return version;
-}
