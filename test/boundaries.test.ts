@@ -68,7 +68,11 @@ function folderOf(path: string): string | null {
 export function deepImports(path: string, text: string): string[] {
   const from = folderOf(path);
   const out: string[] = [];
-  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?\bfrom\s+['"](\.[^'"]+)['"]/g)) {
+  const specs = [
+    ...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?\bfrom\s+['"](\.[^'"]+)['"]/g),
+    ...text.matchAll(/\bimport\(\s*['"](\.[^'"]+)['"]\s*\)/g),
+  ];
+  for (const m of specs) {
     const spec = m[1]!;
     const target = join(path, '..', spec).split(sep).join('/');
     const to = folderOf(target);
@@ -88,4 +92,6 @@ test('the face rule can fail: a deep import between folders is caught, a face im
   assert.deepEqual(deepImports('src/index.ts', "export { train } from './train/train.js';"), ['src/index.ts: ./train/train.js']);
   assert.deepEqual(deepImports('src/serve/app.ts', "import type { Prediction } from '../model/index.js';\nimport { Batcher } from './batcher.js';"), []);
   assert.deepEqual(deepImports('src/model/model.ts', "import { loadNative } from '../native.js';"), []);
+  assert.deepEqual(deepImports('src/cli/main.ts', "const m = await import('../image/decode.js');"), ['src/cli/main.ts: ../image/decode.js']);
+  assert.deepEqual(deepImports('src/cli/main.ts', "const m = await import('./train.js');"), []);
 });
