@@ -205,3 +205,41 @@ test('hundreds of randomly mutated JPEG and PNG files: only 200 or JSON 4xx', as
   const ready = await app.request('/ready');
   assert.equal(ready.status, 200);
 });
+
+test('multipart: a body of tens of thousands of empty parts is refused at the part cap, not parsed to its end; two image parts are a 400 naming them', async () => {
+  const boundary = 'b0undary';
+  const type = { 'content-type': `multipart/form-data; boundary=${boundary}` };
+  const empty = `--${boundary}\r\nContent-Disposition: form-data; name="x"\r\n\r\n\r\n`.repeat(15_000) + `--${boundary}--\r\n`;
+  const many = await app.request('/predict', post(empty, type));
+  assert.equal(many.status, 400);
+  const manyBody = await many.json();
+  assert.equal(manyBody.error.code, 'ERR_BAD_MULTIPART');
+  assert.match(manyBody.error.message, /more than 64 parts/);
+  const bare = `--${boundary}\r\n\r\n\r\n`.repeat(60_000) + `--${boundary}--\r\n`;
+  assert.ok(bare.length < 1024 * 1024);
+  const bareBody = await (await app.request('/predict', post(bare, type))).json();
+  assert.equal(bareBody.error.code, 'ERR_BAD_MULTIPART', JSON.stringify(bareBody));
+
+  const two = new FormData();
+  two.append('data', new Blob([seeds[0]!]), 'a.jpg');
+  two.append('data', new Blob([seeds[2]!]), 'b.png');
+  const twice = await app.request('/predict', post(two));
+  assert.equal(twice.status, 400);
+  assert.match((await twice.json()).error.message, /2 image parts \('data', 'data'\)/);
+  const both = new FormData();
+  both.append('file', new Blob([seeds[0]!]), 'a.jpg');
+  both.append('data', new Blob([seeds[2]!]), 'b.png');
+  assert.match((await (await app.request('/predict', post(both))).json()).error.message, /2 image parts \('file', 'data'\)/);
+
+  const longHeader = `--${boundary}\r\nContent-Disposition: form-data; name="data"\r\nX-Pad: ${'p'.repeat(9000)}\r\n\r\n` + `x\r\n--${boundary}--\r\n`;
+  assert.match((await (await app.request('/predict', post(longHeader, type))).json()).error.message, /headers exceed 8192 bytes/);
+  // A preamble, header case, quoting and other fields beside the image: still the image.
+  const fine = Buffer.concat([
+    Buffer.from(`preamble\r\n--${boundary}\r\ncontent-disposition: form-data; name="note"\r\n\r\nhello\r\n--${boundary}\r\nCONTENT-DISPOSITION: form-data; name=data; filename="a \\"b\\".jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
+    seeds[0]!,
+    Buffer.from(`\r\n--${boundary}--`),
+  ]);
+  const ok = await app.request('/predict', post(fine, type));
+  assert.equal(ok.status, 200, await ok.clone().text());
+  assert.equal((await ok.json()).category, (await classifier.predict(seeds[0]!)).category);
+});

@@ -1,5 +1,5 @@
-// Admission control: at most `limit` predictions are in flight (reading,
-// decoding, queued or running); the next one is refused at once with a 503
+// Admission control: at most `limit` predictions are in flight (decoding,
+// queued or running; the service admits a request once its body is in hand); the next one is refused at once with a 503
 // and Retry-After instead of waiting without bound. Shutdown closes the gate
 // and waits for the admitted ones to be answered.
 import { createMiddleware } from 'hono/factory';
@@ -36,7 +36,7 @@ export class Admission {
     return this.inflightCount;
   }
 
-  /** Admitted predictions not yet in the batcher's queue (reading, decoding): company worth waiting for. */
+  /** Admitted predictions not yet in the batcher's queue (decoding): company worth waiting for. */
   get arriving(): number {
     return this.arrivingCount;
   }
@@ -108,6 +108,8 @@ export interface AdmissionMiddlewareOptions {
 export function admission(options: AdmissionMiddlewareOptions) {
   const { gate, retryAfterSeconds: retry, onLeftEarly } = options;
   return createMiddleware<{ Variables: { ticket: Ticket } }>(async (c, next) => {
+    // The body may have been read while shutdown began: the drain does not wait for it.
+    if (gate.closed) throw unavailable('ERR_SHUTTING_DOWN', 'the service is shutting down', retry);
     const admitted = gate.tryAdmit();
     if (!admitted) {
       throw unavailable('ERR_QUEUE_FULL', `too many predictions in progress (${gate.limit}); retry after ${retry} s`, retry);

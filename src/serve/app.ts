@@ -5,6 +5,7 @@
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
+import { settleBodies } from './body.js';
 import { SERVE_DEFAULTS } from './defaults.js';
 import { ServeError, unavailable } from './errors.js';
 import type { ServeClassifier } from './in-service.js';
@@ -53,7 +54,10 @@ export function createApp(options: AppOptions): TorchdogApp {
   const parts = assemble(checkAppOptions(options));
   const { gate, model, drift, metrics, log, retry, options: o } = parts;
 
-  const app = new Hono<AppEnv>().use(requestId()).use(observe({ metrics, log, closing: () => gate.closed }));
+  const app = new Hono<AppEnv>()
+    .use(settleBodies({ maxBytes: o.discardMaxBytes, maxMs: o.discardMaxMs }))
+    .use(requestId())
+    .use(observe({ metrics, log, closing: () => gate.closed }));
   if (o.cors) app.use(corsFor(o.cors));
   app
     .get('/', (c) => c.html(PAGE_HTML, 200, PAGE_HEADERS))
@@ -63,9 +67,9 @@ export function createApp(options: AppOptions): TorchdogApp {
       if (refusal) throw refusal;
       return c.json({ status: 'ready', model: model.current!.description });
     })
-    .get('/drift', (c) => {
+    .get('/drift', async (c) => {
       if (!drift) throw new ServeError(404, 'ERR_NO_REFERENCE', "no drift reference: start the service with the run's reference.jsonl (serve --reference)");
-      const state = drift.verdict();
+      const state = await drift.verdict();
       if ('error' in state) throw unavailable('ERR_NO_REFERENCE', `the drift reference could not be read: ${state.error.message}`, retry);
       if ('loading' in state) throw unavailable('ERR_NOT_READY', 'the drift reference is still loading', retry);
       return c.json(state.verdict);

@@ -18,6 +18,21 @@ const defaults = {
   requestTimeoutMs: 30_000,
   maxBodyBytes: 10 * 1024 * 1024,
   retryAfterSeconds: 1,
+  /**
+   * A body must arrive at this average rate once its first 10 s are spent
+   * (408 slower): a trickling client cannot hold its socket and buffer for
+   * the whole request budget.
+   */
+  bodyGraceMs: 10_000,
+  minBodyBytesPerSecond: 1024,
+  /**
+   * What is left of a body answered before it was read (413, 503) is read and
+   * dropped, up to this many bytes and milliseconds, before the connection is
+   * cut: nginx's lingering close, so clients that write the whole body before
+   * reading get the answer instead of a broken pipe.
+   */
+  discardMaxBytes: 1024 * 1024 * 1024,
+  discardMaxMs: 30_000,
   processMetrics: false,
 
   // --- prediction log and drift ----------------------------------------------
@@ -25,6 +40,8 @@ const defaults = {
   /** Records a prediction log holds before it drops (and counts) new ones. */
   predictionLogMaxBuffer: 10_000,
   driftWindow: 1000,
+  /** GET /drift recomputes its verdict at most this often (and only after new predictions); callers meanwhile share it. */
+  driftRefreshMs: 1000,
   /** `torchdog serve`'s prediction log (a library app keeps none unless given one). */
   predictions: 'predictions.jsonl',
   /** `torchdog serve`'s flush interval for a gs:// log: each flush is one object. */

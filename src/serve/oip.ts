@@ -49,9 +49,10 @@ export function oipRoute(parts: AppParts) {
       knownVersion,
       jsonTensorsOnly,
       // A request that never reaches the queue must not keep a batch waiting for it.
-      admission({ gate, retryAfterSeconds: retry, onLeftEarly: () => model.current?.batcher.poke() }),
       deadline({ timeoutMs: o.requestTimeoutMs, retryAfterSeconds: retry }),
-      jsonBody({ maxBytes: o.maxBodyBytes }),
+      jsonBody({ maxBytes: o.maxBodyBytes, pace: parts.pace, budget: parts.uploads }),
+      // Admitted once the request is in hand (see /predict).
+      admission({ gate, retryAfterSeconds: retry, onLeftEarly: () => model.current?.batcher.poke() }),
       async (c) => {
         const { served: { batcher, description }, json, signal, ticket } = c.var;
         const request = parseInferRequest(json, { imageSize: description.image_size, maxElements });

@@ -64,6 +64,14 @@ export interface AppOptions {
   requestTimeoutMs?: number;
   /** Largest request body. Default in {@link SERVE_DEFAULTS}. */
   maxBodyBytes?: number;
+  /** After this many ms, a body slower than minBodyBytesPerSecond on average is refused (408). Default in {@link SERVE_DEFAULTS}. */
+  bodyGraceMs?: number;
+  /** See bodyGraceMs. Default in {@link SERVE_DEFAULTS}. */
+  minBodyBytesPerSecond?: number;
+  /** Most bytes of a refused body read and dropped after the answer before the connection is cut. Default in {@link SERVE_DEFAULTS}. */
+  discardMaxBytes?: number;
+  /** Longest the rest of a refused body is read after the answer before the connection is cut. Default in {@link SERVE_DEFAULTS}. */
+  discardMaxMs?: number;
   /** Retry-After seconds on 503 answers. Default in {@link SERVE_DEFAULTS}. */
   retryAfterSeconds?: number;
   /**
@@ -84,6 +92,8 @@ export interface AppOptions {
   driftReference?: readonly FeatureRecord[] | Promise<readonly FeatureRecord[]> | null;
   /** GET /drift compares the reference with this many most recent predictions. Default in {@link SERVE_DEFAULTS}. */
   driftWindow?: number;
+  /** GET /drift recomputes its verdict at most this often, and only after new predictions. Default in {@link SERVE_DEFAULTS}. */
+  driftRefreshMs?: number;
 }
 
 const APP_DEFAULTS = {
@@ -98,12 +108,17 @@ const APP_DEFAULTS = {
   maxQueue: D.maxQueue,
   requestTimeoutMs: D.requestTimeoutMs,
   maxBodyBytes: D.maxBodyBytes,
+  bodyGraceMs: D.bodyGraceMs,
+  minBodyBytesPerSecond: D.minBodyBytesPerSecond,
+  discardMaxBytes: D.discardMaxBytes,
+  discardMaxMs: D.discardMaxMs,
   retryAfterSeconds: D.retryAfterSeconds,
   predictionLog: null as AppOptions['predictionLog'],
   predictionLogFlushMs: D.predictionLogFlushMs,
   processMetrics: D.processMetrics,
   driftReference: null as AppOptions['driftReference'],
   driftWindow: D.driftWindow,
+  driftRefreshMs: D.driftRefreshMs,
 };
 
 const OPTION_KEYS = ['classifier', 'load', 'logger', ...Object.keys(APP_DEFAULTS)];
@@ -144,11 +159,16 @@ export function checkAppOptions(options: AppOptions): CheckedAppOptions {
   expectInteger(o.maxQueue, 'options.maxQueue', 1, 1_000_000);
   expectInteger(o.requestTimeoutMs, 'options.requestTimeoutMs', 1, 3_600_000);
   expectInteger(o.maxBodyBytes, 'options.maxBodyBytes', 1, 2 ** 31);
+  expectInteger(o.bodyGraceMs, 'options.bodyGraceMs', 0, 3_600_000);
+  expectInteger(o.minBodyBytesPerSecond, 'options.minBodyBytesPerSecond', 1, 2 ** 40);
+  expectInteger(o.discardMaxBytes, 'options.discardMaxBytes', 0, 2 ** 40);
+  expectInteger(o.discardMaxMs, 'options.discardMaxMs', 0, 3_600_000);
   expectInteger(o.retryAfterSeconds, 'options.retryAfterSeconds', 0, 86_400);
   expectInteger(o.predictionLogFlushMs, 'options.predictionLogFlushMs', 1, 3_600_000);
   expectBoolean(o.processMetrics, 'options.processMetrics');
   expectBoolean(o.eagerBatching, 'options.eagerBatching');
   expectInteger(o.driftWindow, 'options.driftWindow', 1, 1_000_000);
+  expectInteger(o.driftRefreshMs, 'options.driftRefreshMs', 0, 3_600_000);
   const ref = o.driftReference;
   if (ref !== null && ref !== undefined && !(ref instanceof Promise) && !Array.isArray(ref)) {
     throw invalid('options.driftReference', 'an array of feature records (or a promise of one)', ref);

@@ -2,6 +2,7 @@
 // metrics and log: the model in service, admission, the drift window and the
 // prediction recorder.
 import { Admission } from './admission.js';
+import { ByteBudget, type BodyPace } from './body.js';
 import { DriftWindow } from './drift-window.js';
 import { jsonLineLogger, silentLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -16,6 +17,9 @@ export interface AppParts {
   metrics: Metrics;
   retry: number;
   gate: Admission;
+  /** Bytes uploads may hold together, from their first byte to their answer: what admission bounded before bodies were read ahead of it. */
+  uploads: ByteBudget;
+  pace: BodyPace;
   model: ServedModel;
   drift: DriftWindow | null;
   recorder: PredictionRecorder;
@@ -42,11 +46,13 @@ export function assemble(o: CheckedAppOptions): AppParts {
       if (!gate.closed) metrics.ready.set(1);
     },
   });
-  const drift = o.driftReference ? new DriftWindow({ reference: o.driftReference, size: o.driftWindow, log }) : null;
+  const drift = o.driftReference ? new DriftWindow({ reference: o.driftReference, size: o.driftWindow, refreshMs: o.driftRefreshMs, log }) : null;
   const recorder = new PredictionRecorder({
     log: o.predictionLog, flushIntervalMs: o.predictionLogFlushMs, window: drift, maxBackground: o.maxQueue, metrics, logger: log,
   });
-  return { options: o, log, metrics, retry: o.retryAfterSeconds, gate, model, drift, recorder };
+  const uploads = new ByteBudget(o.maxQueue * o.maxBodyBytes);
+  const pace = { graceMs: o.bodyGraceMs, minBytesPerSecond: o.minBodyBytesPerSecond };
+  return { options: o, log, metrics, retry: o.retryAfterSeconds, gate, uploads, pace, model, drift, recorder };
 }
 
 /** A run's name as a model name: characters a path segment cannot carry become '-'. */

@@ -18,10 +18,12 @@ export function predictRoute(parts: AppParts) {
     .post(
       '/',
       serving({ model, closing: () => gate.closed, retryAfterSeconds }),
+      deadline({ timeoutMs: o.requestTimeoutMs, retryAfterSeconds }),
+      // The slot is taken once the image is in hand: slow uploads hold their
+      // bytes of the upload budget and their pace, not the model's slots.
+      imageBody({ maxBytes: o.maxBodyBytes, pace: parts.pace, budget: parts.uploads }),
       // A prediction that never reaches the queue must not keep a batch waiting for it.
       admission({ gate, retryAfterSeconds, onLeftEarly: () => model.current?.batcher.poke() }),
-      deadline({ timeoutMs: o.requestTimeoutMs, retryAfterSeconds }),
-      imageBody({ maxBytes: o.maxBodyBytes }),
       async (c) => {
         const { served: { classifier, batcher, description }, image, signal, ticket } = c.var;
         const fields = c.get('fields');

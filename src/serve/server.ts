@@ -39,7 +39,10 @@ export async function startServer(app: TorchdogApp, options: ServerOptions = {})
   if (typeof log !== 'function') throw invalid('options.logger', 'a function', log);
 
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port, hostname: host }) as Server;
+    // The app settles unread bodies itself (settleBodies: a lingering close
+    // within its bounds); the adapter's own cleanup would cut them at 64 MiB
+    // or 500 ms, resetting clients that write the whole body before reading.
+    const s = serve({ fetch: app.fetch, port, hostname: host, autoCleanupIncoming: false }) as Server;
     s.once('listening', () => resolve(s));
     s.once('error', reject);
   });
