@@ -50,8 +50,9 @@ const INFO: CheckpointInfo = {
   mean: fixture.normalization.mean,
   std: fixture.normalization.std,
 };
-const NO_VNNI = { int8Dot: false, bf16: false, flags: [] };
-const VNNI = { int8Dot: true, bf16: false, flags: ['avx512_vnni'] };
+const SSE_ONLY = { int8Dot: false, avx2: false, bf16: false, flags: [] };
+const AVX2 = { int8Dot: false, avx2: true, bf16: false, flags: ['avx2'] };
+const VNNI = { int8Dot: true, avx2: true, bf16: false, flags: ['avx2', 'avx512_vnni'] };
 
 let dir: string;
 let model: Model;
@@ -220,13 +221,14 @@ test('corrupt calibration metadata is refused with the reason', async () => {
   await fp32.dispose();
 });
 
-test('auto: int8 only with a measured agreement >= 99% on a CPU with int8 dot products, else fp32, saying why', () => {
+test('auto: int8 only with a measured agreement >= 99% on a CPU with oneDNN int8 kernels (VNNI/AMX or AVX2), else fp32, saying why', () => {
   const checked = (agreement: number): Calibration => ({ ...calibration, check: { images: 200, agreement } });
   const choose = (c: Calibration | undefined, cpu = VNNI) => choosePrecision('auto', { device: 'cpu', calibration: c, source: 'm', cpu });
   assert.equal(choose(checked(0.995)).precision, 'int8');
-  assert.match(choose(checked(0.995)).reason, /99\.5% agreement.*avx512_vnni/);
+  assert.match(choose(checked(0.995)).reason, /99\.5% agreement with fp32 and this CPU has avx512_vnni$/);
   assert.deepEqual(choose(checked(0.985)), { precision: 'fp32', reason: 'auto: fp32, int8 agreed with fp32 on only 98.5% of 200 images' });
-  assert.match(choose(checked(0.995), NO_VNNI).reason, /fp32, this CPU has no VNNI\/AMX/);
+  assert.match(choose(checked(0.995), AVX2).reason, /int8, .*avx2 \(no VNNI\)/);
+  assert.match(choose(checked(0.995), SSE_ONLY).reason, /fp32, this CPU has neither AVX2 nor VNNI\/AMX/);
   assert.match(choose(calibration).reason, /fp32, the calibration has no measured agreement/);
   assert.match(choose(undefined).reason, /fp32, the checkpoint has no int8 calibration/);
   assert.deepEqual(choosePrecision('bf16', { device: 'cpu', calibration: undefined, source: 'm' }), { precision: 'bf16', reason: 'asked for' });

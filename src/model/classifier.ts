@@ -2,10 +2,9 @@
 // preprocessing) bound to a Model in eval mode.
 import { decodeImage, stackImages, type ImageInput } from '../image/index.js';
 import { expectInteger, expectOneOf, mapLimit } from '../util/index.js';
-import { calibrationOf } from './calibration.js';
-import { BATCH_MEMORY_BYTES, CheckpointError, readCheckpoint, loadWeights, maxBatchForMemory, type CheckpointInfo } from './checkpoint.js';
+import { BATCH_MEMORY_BYTES, readCheckpoint, loadWeights, maxBatchForMemory, type CheckpointInfo } from './checkpoint.js';
 import { Model, type ServingPrecision } from './model.js';
-import { choosePrecision, PRECISIONS, type Precision, type PrecisionChoice } from './precision.js';
+import { applyPrecision, PRECISIONS, type Precision, type PrecisionChoice } from './precision.js';
 
 export interface ClassifierOptions {
   /** "cpu", "cuda", "cuda:N" or "auto". Default "auto". */
@@ -63,16 +62,12 @@ export class Classifier {
   static async load(path: string, options: ClassifierOptions = {}): Promise<Classifier> {
     const requested = expectOneOf(options.precision ?? 'fp32', 'options.precision', PRECISIONS);
     const { info, tensors } = await readCheckpoint(path);
-    const calibration = requested === 'int8' || requested === 'auto' ? calibrationOf(info.extra, path) : undefined;
     const model = await Model.create({ numClasses: info.classes.length, device: options.device, threads: options.threads });
     let choice: PrecisionChoice;
     try {
-      choice = choosePrecision(requested, { device: model.device, calibration, source: path });
       await loadWeights(model, tensors, path);
       await model.setTraining(false);
-      await model.setPrecision(choice.precision, choice.precision === 'int8' ? calibration!.ranges : []).catch((error: Error) => {
-        throw new CheckpointError(`${path}: ${error.message}`);
-      });
+      choice = await applyPrecision(model, info, requested, path);
     } catch (error) {
       await model.dispose();
       throw error;
