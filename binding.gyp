@@ -28,6 +28,7 @@
         'native/addon.cc',
         'native/engine.cc',
         'native/inference_graph.cc',
+        'native/quantized_graph.cc',
         'native/resnet.cc',
         'native/serial_executor.cc',
         'native/torchscript_export.cc',

@@ -8,7 +8,7 @@
 //   node --import tsx bench/serve-compare.ts [--connections 1,8,32] [--rounds 3]
 //        [--duration 10] [--warmup 3] [--threads 2] [--size 128] [--image photo.jpg]
 //        [--timeout 120] [--max-batch N] [--max-wait-ms N] [--env KEY=VALUE,...]
-//        [--baseline-env KEY=VALUE,...] [--no-baseline]
+//        [--baseline-env KEY=VALUE,...] [--no-baseline] [--precision fp32|int8|bf16]
 //
 // For each connection count, --rounds rounds; in each round both services get
 // a warm-up of --warmup s and then --duration s of load, one after the other,
@@ -20,7 +20,8 @@
 // --baseline-env to the baseline's only (e.g. OMP_WAIT_POLICY=PASSIVE).
 // Progress and per-round numbers on stderr; tables and, last, one JSON line
 // on stdout. Without the baseline's Python packages, it says so and measures
-// torchdog alone.
+// torchdog alone. --precision int8 calibrates the random checkpoint on the
+// posted photo first (torchdog quantize's code) and serves it in int8.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,8 +46,11 @@ const { values } = parseArgs({
     env: { type: 'string', default: '' },
     'baseline-env': { type: 'string', default: '' },
     'no-baseline': { type: 'boolean', default: false },
+    precision: { type: 'string', default: 'fp32' },
   },
 });
+const precision = values.precision!;
+if (!['fp32', 'int8', 'bf16'].includes(precision)) throw new RangeError(`--precision: expected fp32, int8 or bf16 but received '${precision}'`);
 
 const connections = values.connections!.split(',').map((c) => integer('connections', c, 1));
 const rounds = integer('rounds', values.rounds!, 1);
@@ -69,6 +73,17 @@ function envFlag(name: string, text: string): Record<string, string> {
 const env = envFlag('env', values.env!);
 const baselineEnv = envFlag('baseline-env', values['baseline-env']!);
 const log = (line: string) => process.stderr.write(`serve-compare: ${line}\n`);
+
+/** Calibrates the checkpoint in place on the photo. */
+async function calibrateOn(model: string, photo: Buffer): Promise<void> {
+  const { writeFile } = await import('node:fs/promises');
+  const { decodeSet } = await import('../src/data/index.ts');
+  const { calibrateCheckpoint } = await import('../src/train/index.ts');
+  const path = join(dir, 'calibration.jpg');
+  await writeFile(path, photo);
+  const calibrationSet = await decodeSet([{ path, label: 0 }], { size, workers: 1, strict: true });
+  await calibrateCheckpoint(model, model, { calibrationSet, labelled: false, threads });
+}
 
 interface Sample {
   rps: number;
@@ -94,11 +109,12 @@ try {
   if (missing) log(`the FastAPI baseline cannot run: ${missing}; measuring torchdog only`);
 
   const model = await randomCheckpoint(dir, size, 2);
-  const torchdog = await startTorchdog({ model, dir, threads, maxBatch, maxWaitMs, env });
+  if (precision === 'int8') await calibrateOn(model, image);
+  const torchdog = await startTorchdog({ model, dir, threads, maxBatch, maxWaitMs, env, args: ['--precision', precision] });
   services.push(torchdog);
   const baseline = missing ? undefined : await startFastapi({ threads, size, classes: 2, env: baselineEnv });
   if (baseline) services.push(baseline);
-  log(`torchdog ${torchdog.url} (pid ${torchdog.pid}, --threads ${threads}${maxBatch ? `, --max-batch ${maxBatch}` : ''}${maxWaitMs !== undefined ? `, --max-wait-ms ${maxWaitMs}` : ''}${Object.keys(env).length ? `, env ${values.env}` : ''})`);
+  log(`torchdog ${torchdog.url} (pid ${torchdog.pid}, --precision ${precision}, --threads ${threads}${maxBatch ? `, --max-batch ${maxBatch}` : ''}${maxWaitMs !== undefined ? `, --max-wait-ms ${maxWaitMs}` : ''}${Object.keys(env).length ? `, env ${values.env}` : ''})`);
   if (baseline) log(`fastapi  ${baseline.url} (pid ${baseline.pid}, --threads ${threads}${Object.keys(baselineEnv).length ? `, env ${values['baseline-env']}` : ''})`);
   log(`image ${values.image ?? 'synthetic 640x480 JPEG'} (${image.length} bytes), ${size} px, ${cpus().length} CPUs, load ${load1()}`);
 
@@ -214,7 +230,7 @@ try {
       image_bytes: image.length,
       rounds,
       duration_s: duration,
-      torchdog_options: { max_batch: maxBatch ?? 'default', max_wait_ms: maxWaitMs ?? 'default', env },
+      torchdog_options: { precision, max_batch: maxBatch ?? 'default', max_wait_ms: maxWaitMs ?? 'default', env },
       baseline_env: baselineEnv,
       baseline: baseline ? 'fastapi+uvicorn+pytorch' : null,
       baseline_note: missing ?? undefined,

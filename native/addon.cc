@@ -480,6 +480,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                            InstanceMethod<&ModelWrap::SetMixedPrecision>("setMixedPrecision"),
                            InstanceMethod<&ModelWrap::ExportTorchScript>("exportTorchScript"),
                            InstanceMethod<&ModelWrap::RunTorchScript>("runTorchScript"),
+                           InstanceMethod<&ModelWrap::SetPrecision>("setPrecision"),
+                           InstanceMethod<&ModelWrap::ObserveActivations>("observeActivations"),
                            InstanceMethod<&ModelWrap::Ready>("ready"),
                            InstanceMethod<&ModelWrap::Dispose>("dispose"),
                            InstanceAccessor<&ModelWrap::GetDevice>("device"),
@@ -807,6 +809,52 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
           for (const auto& [name, content] : result->extra_files) files.Set(name, content);
           obj.Set("extraFiles", files);
           return obj;
+        });
+  }
+
+  // setPrecision(precision: string, ranges: [{name, min, max}]) -> Promise<void>
+  //   Async. Rejects (ERR_TORCHDOG_INVALID_ARGUMENT) for a precision or
+  //   device the engine refuses, or int8 ranges missing a quantize point.
+  Napi::Value SetPrecision(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckAlive(env, "setPrecision");
+    const std::string precision = ExpectString(env, info[0], "precision");
+    if (!info[1].IsArray()) throw Napi::TypeError::New(env, "ranges: expected an array");
+    auto list = info[1].As<Napi::Array>();
+    auto ranges = std::make_shared<std::vector<NamedRange>>();
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      const std::string at = "ranges[" + std::to_string(i) + "]";
+      auto obj = ExpectObject(env, list.Get(i), at);
+      ranges->push_back({ExpectString(env, obj.Get("name"), at + ".name"), ExpectNumber(env, obj.Get("min"), at + ".min"),
+                         ExpectNumber(env, obj.Get("max"), at + ".max")});
+    }
+    return Enqueue(
+        env, "setPrecision", [slot = slot_, precision, ranges] { slot->Get().SetPrecision(precision, *ranges); },
+        Undefined);
+  }
+
+  // observeActivations(images, normalization) -> Promise<[{name, min, max}]>
+  //   Async. The float32 network's range at each int8 quantize point on
+  //   this batch. Throws: as forward.
+  Napi::Value ObserveActivations(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckAlive(env, "observeActivations");
+    auto images = std::make_shared<OwnedImages>(ReadImages(env, info[0]));
+    auto norm = ReadNormalization(env, info[1]);
+    auto result = std::make_shared<std::vector<NamedRange>>();
+    return Enqueue(
+        env, "observeActivations",
+        [slot = slot_, images, norm, result] { *result = slot->Get().ObserveActivations(images->View(), norm); },
+        [result](Napi::Env env) {
+          auto list = Napi::Array::New(env, result->size());
+          for (size_t i = 0; i < result->size(); ++i) {
+            auto obj = Napi::Object::New(env);
+            obj.Set("name", (*result)[i].name);
+            obj.Set("min", (*result)[i].min);
+            obj.Set("max", (*result)[i].max);
+            list.Set(static_cast<uint32_t>(i), obj);
+          }
+          return list;
         });
   }
 

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "inference_graph.h"
+#include "quantized_graph.h"
 #include "resnet.h"
 #include "torch_compat.h"
 #include "torchscript_export.h"
@@ -146,15 +147,41 @@ struct Engine::Impl {
   bool use_inference_graph = true;
   bool graph_stale = true;
   c10::optional<torch::jit::Module> graph;
+  // Reduced-precision serving (SetPrecision); built lazily like `graph`.
+  std::string precision = "fp32";
+  std::map<std::string, ActivationRange> ranges;
+  std::unique_ptr<QuantizedResNet18> int8_graph;
+  c10::optional<torch::jit::Module> bf16_graph;
 
   torch::Tensor RunInferenceGraph(const torch::Tensor& input) {
     if (graph_stale || !graph) {
       graph.reset();
+      int8_graph.reset();
+      bf16_graph.reset();
       graph = BuildInferenceGraph(tensors);
       graph_stale = false;
     }
     // oneDNN convolutions in the optimised graph measured faster on NCHW input.
     return graph->forward({input.contiguous()}).toTensor();
+  }
+
+  // One graph is current at a time: building one drops the others, which
+  // `graph_stale` no longer describes.
+  torch::Tensor RunReducedPrecision(const torch::Tensor& input) {
+    if (graph_stale || (precision == "int8" ? !int8_graph : !bf16_graph)) {
+      graph.reset();
+      int8_graph.reset();
+      bf16_graph.reset();
+      if (precision == "int8") {
+        int8_graph = std::make_unique<QuantizedResNet18>(tensors, ranges);
+      } else {
+        bf16_graph = BuildBf16Graph(tensors);
+      }
+      graph_stale = false;
+    }
+    if (precision == "int8") return int8_graph->Forward(input);
+    auto x = input.to(torch::kBFloat16).contiguous(torch::MemoryFormat::ChannelsLast);
+    return bf16_graph->forward({x}).toTensor().to(torch::kFloat32);
   }
 
   // OpenMP thread counts are per thread. The addon always calls from the
@@ -291,6 +318,9 @@ ForwardResult Engine::Forward(const ImageBatchView& images, const Normalization&
       // mode forbids; plain no-grad allows it.
       torch::NoGradGuard no_grad;
       logits = impl_->model->forward(impl_->ToInput(images, norm));
+    } else if (impl_->precision != "fp32") {
+      c10::InferenceMode guard;
+      logits = impl_->RunReducedPrecision(impl_->ToInput(images, norm));
     } else if (impl_->use_inference_graph) {
       c10::InferenceMode guard;
       logits = impl_->RunInferenceGraph(impl_->ToInput(images, norm));
@@ -577,6 +607,42 @@ void Engine::SetInferenceGraph(bool enabled) {
 void Engine::Seed(uint64_t seed) {
   std::lock_guard<std::mutex> lock(InitMutex());
   TranslateErrors([&] { torch::manual_seed(seed); });
+}
+
+void Engine::SetPrecision(const std::string& precision, const std::vector<NamedRange>& ranges) {
+  TranslateErrors([&] {
+    if (precision != "fp32" && precision != "bf16" && precision != "int8") {
+      throw std::invalid_argument("precision: expected 'fp32', 'bf16' or 'int8' but received '" + precision + "'");
+    }
+    if (precision == "int8" && !impl_->device.is_cpu()) {
+      throw std::invalid_argument("precision 'int8' runs on the CPU only (the oneDNN quantized engine), not on " +
+                                  impl_->device.str());
+    }
+    std::map<std::string, ActivationRange> by_name;
+    for (const auto& r : ranges) by_name[r.name] = {r.min, r.max};
+    // Checked now, so a bad calibration is refused here, not at the first forward.
+    if (precision == "int8") {
+      UseOnednnQuantizedEngine();
+      for (const auto& point : QuantizePoints()) {
+        if (!by_name.count(point)) throw std::invalid_argument("calibration: no range for activation '" + point + "'");
+      }
+    }
+    impl_->precision = precision;
+    impl_->ranges = std::move(by_name);
+    impl_->int8_graph.reset();
+    impl_->bf16_graph.reset();
+  });
+}
+
+std::vector<NamedRange> Engine::ObserveActivations(const ImageBatchView& images, const Normalization& norm) {
+  return TranslateErrors([&] {
+    impl_->ApplyThreads();
+    c10::InferenceMode guard;
+    auto observed = torchdog::ObserveActivations(impl_->tensors, impl_->ToInput(images, norm));
+    std::vector<NamedRange> out;
+    for (const auto& point : QuantizePoints()) out.push_back({point, observed.at(point).min, observed.at(point).max});
+    return out;
+  });
 }
 
 std::string Engine::Device() const { return impl_->device.str(); }

@@ -104,6 +104,13 @@ bool CudaAvailable();
 // convolutions; CPU results never change.
 void SetTf32(bool allowed);
 
+// An activation's observed float range, by quantize point (the names
+// quantized_graph.h's QuantizePoints lists).
+struct NamedRange {
+  std::string name;
+  double min, max;
+};
+
 class Engine {
  public:
   explicit Engine(const EngineOptions& options);
@@ -156,6 +163,15 @@ class Engine {
   StepTimeSplit ProfileTrainSteps(const ImageBatchView& images, const int32_t* labels, const Normalization& norm,
                                   int64_t steps);
   void Seed(uint64_t seed);
+  // The precision eval-mode Forward serves in: "fp32" (the default, the
+  // inference graph or eager model), "bf16" (a frozen bfloat16 graph) or
+  // "int8" (quantized_graph.h; CPU only, needs a range for every quantize
+  // point). The graph is built at the next Forward, and again after the
+  // weights change; training and EvalStep always compute in float32.
+  void SetPrecision(const std::string& precision, const std::vector<NamedRange>& ranges);
+  // The float32 network's range at each quantize point on this batch, for
+  // calibration: the caller widens them over its calibration images.
+  std::vector<NamedRange> ObserveActivations(const ImageBatchView& images, const Normalization& norm);
 
   std::string Device() const;
   int64_t ParameterCount() const;

@@ -81,6 +81,13 @@ export interface NativeTorchScriptRun extends NativeForwardResult {
   extraFiles: Record<string, string>;
 }
 
+/** An activation's float range at one int8 quantize point. */
+export interface NativeActivationRange {
+  name: string;
+  min: number;
+  max: number;
+}
+
 export interface NativeModelOptions {
   arch: 'resnet18';
   numClasses: number;
@@ -157,6 +164,14 @@ export interface NativeModel {
    * LibTorch cannot load or run, ERR_TORCHDOG_INVALID_ARGUMENT for other outputs.
    */
   runTorchScript(path: string, images: NativeImageBatch, extraFiles: string[]): Promise<NativeTorchScriptRun>;
+  /**
+   * Eval-mode forward's precision: 'fp32', 'bf16' or 'int8' (CPU only;
+   * `ranges` must cover every quantize point). Rejects
+   * ERR_TORCHDOG_INVALID_ARGUMENT for what the engine refuses.
+   */
+  setPrecision(precision: string, ranges: NativeActivationRange[]): Promise<void>;
+  /** The float32 network's range at each int8 quantize point on this batch. */
+  observeActivations(images: NativeImageBatch, normalization: NativeNormalization): Promise<NativeActivationRange[]>;
   /**
    * Marks the handle disposed at once (later calls throw); the operation
    * running completes, the ones queued and not started reject with

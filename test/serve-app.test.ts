@@ -80,7 +80,7 @@ describe('routes', () => {
     assert.equal(body.status, 'ready');
     // Named after its run (the checkpoint's folder); without a sha256, version 1 (the first model loaded).
     assert.deepEqual(body.model, {
-      name: 'x', version: '1', run: 'x', arch: 'resnet18', classes: ['hotdog', 'nothotdog'], image_size: 64, device: 'cpu', source: 'runs/x/model.safetensors',
+      name: 'x', version: '1', run: 'x', arch: 'resnet18', classes: ['hotdog', 'nothotdog'], image_size: 64, device: 'cpu', precision: 'fp32', source: 'runs/x/model.safetensors',
     });
   });
 
@@ -290,7 +290,7 @@ describe('metrics and logs', () => {
     assert.match(text, /torchdog_batch_size_sum 1/);
     assert.match(
       text,
-      /torchdog_model_info\{name="m",version="1",run="m",sha256="",arch="resnet18",classes="hotdog,nothotdog",image_size="64",device="cpu",source="runs\/m\/m.safetensors"\} 1/,
+      /torchdog_model_info\{name="m",version="1",run="m",sha256="",arch="resnet18",classes="hotdog,nothotdog",image_size="64",device="cpu",precision="fp32",source="runs\/m\/m.safetensors"\} 1/,
     );
     assert.match(text, /torchdog_ready 1/);
     assert.match(text, /torchdog_predictions_total\{category="(hot|nothot)dog"\} 1/);

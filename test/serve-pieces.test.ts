@@ -223,7 +223,7 @@ describe('serving()', () => {
     await model.loaded;
     const ok = await app.request('/', post('x'));
     assert.equal(ok.status, 200);
-    assert.deepEqual(await ok.json(), { name: 'm', version: '1', arch: 'resnet18', classes: ['hotdog', 'nothotdog'], image_size: 64, device: 'cpu', source: 'm.safetensors' });
+    assert.deepEqual(await ok.json(), { name: 'm', version: '1', arch: 'resnet18', classes: ['hotdog', 'nothotdog'], image_size: 64, device: 'cpu', precision: 'fp32', source: 'm.safetensors' });
     closing = true;
     assert.equal((await json(await app.request('/', post('x')))).error.code, 'ERR_SHUTTING_DOWN');
 

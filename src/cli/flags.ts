@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { PRECISIONS, type Precision } from '../model/index.js';
 import { UsageError } from './errors.js';
 
 export function parseIntegerFlag(text: string | undefined, flag: string, min: number, max: number): number {
@@ -7,6 +8,15 @@ export function parseIntegerFlag(text: string | undefined, flag: string, min: nu
     throw new UsageError(`${flag}: expected an integer between ${min} and ${max} but received ${JSON.stringify(text)}`);
   }
   return value;
+}
+
+/** --precision's value: one of PRECISIONS (undefined: `fallback`). */
+export function parsePrecisionFlag(text: string | undefined, fallback: Precision): Precision {
+  if (text === undefined) return fallback;
+  if (!(PRECISIONS as readonly string[]).includes(text)) {
+    throw new UsageError(`--precision: expected one of ${PRECISIONS.join(', ')} but received ${JSON.stringify(text)}`);
+  }
+  return text as Precision;
 }
 
 /**

@@ -17,12 +17,13 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.js')).serveCommand,
   data: async () => (await import('./data.js')).dataCommand,
   export: async () => (await import('./export.js')).exportCommand,
+  quantize: async () => (await import('./quantize.js')).quantizeCommand,
 };
 
 /** The commands `torchdog` dispatches to. */
 export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
 
-const USES_IMAGES = new Set(['train', 'eval', 'predict', 'serve']);
+const USES_IMAGES = new Set(['train', 'eval', 'predict', 'serve', 'quantize']);
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -3,7 +3,7 @@ import { Classifier, maxBatchForMemory } from '../model/index.js';
 import { ImageDecodeError } from '../image/index.js';
 import { UsageError } from './errors.js';
 import { PREDICT_USAGE } from './usage.js';
-import { parseIntegerFlag } from './flags.js';
+import { parseIntegerFlag, parsePrecisionFlag } from './flags.js';
 
 export async function predictCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -14,6 +14,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
       device: { type: 'string', default: 'auto' },
       threads: { type: 'string', default: '0' },
       batch: { type: 'string', default: '32' },
+      precision: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -28,6 +29,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
     device: values.device,
     threads: parseIntegerFlag(values.threads, '--threads', 0, 1024),
     maxBatch: requested,
+    precision: parsePrecisionFlag(values.precision, 'fp32'),
   });
   // The checkpoint's image_size sets what one image costs in a forward pass.
   const batch = Math.min(requested, maxBatchForMemory(classifier.imageSize));

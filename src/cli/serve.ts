@@ -7,7 +7,7 @@ import {
   checkModelSource, createApp, isModelName, isOrigin, jsonLineLogger, loadModel, modelRunName, ModelSourceError, SERVE_DEFAULTS as D, startServer,
 } from '../serve/index.js';
 import { UsageError } from './errors.js';
-import { parseIntegerFlag } from './flags.js';
+import { parseIntegerFlag, parsePrecisionFlag } from './flags.js';
 import { serveUsage } from './usage.js';
 
 /**
@@ -35,6 +35,7 @@ function parseServeFlags(argv: string[]) {
       host: { type: 'string' },
       device: { type: 'string' },
       threads: { type: 'string' },
+      precision: { type: 'string' },
       'max-batch': { type: 'string' },
       'max-wait-ms': { type: 'string' },
       'fixed-wait': { type: 'boolean' },
@@ -70,7 +71,10 @@ function parseServeFlags(argv: string[]) {
     name: values.name,
     port: parseIntegerFlag(values.port ?? process.env.PORT ?? String(D.port), values.port ? '--port' : 'PORT', 0, 65535),
     host: values.host ?? process.env.HOST ?? D.host,
-    classifier: { device: values.device, threads: int('threads', 0, 1024), maxPixels: int('max-pixels', 1, 2 ** 40) },
+    classifier: {
+      device: values.device, threads: int('threads', 0, 1024), maxPixels: int('max-pixels', 1, 2 ** 40),
+      precision: parsePrecisionFlag(values.precision, 'auto'),
+    },
     app: {
       modelSource: source,
       cors: cors ?? null,

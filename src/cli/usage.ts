@@ -13,6 +13,7 @@ Commands:
   serve [--model M] [--port P]            the HTTP service: web page, /predict, /metrics
   data pull|status|push [TARGET]          version data with DVC's format and remotes (local, gs://)
   export --model M --format F             a model for other runtimes: onnx or torchscript; JSON
+  quantize --model M --data DIR           int8 calibration into the checkpoint; JSON summary
 
 Options:
   --help, -h                              show this help
@@ -33,6 +34,7 @@ Options:
   --device DEVICE      cpu, cuda, cuda:N or auto                               [default: auto]
   --threads N          LibTorch threads, 0 = one per core                       [default: 0]
   --batch N            images per forward pass                                  [default: 32]
+  --precision P        fp32, bf16, int8 (a calibrated checkpoint) or auto       [default: fp32]
   --help, -h           show this help
 `;
 
@@ -77,6 +79,27 @@ Options:
   --device DEVICE      cpu, cuda, cuda:N or auto                      [default: auto]
   --threads N          LibTorch threads, 0 = one per core             [default: 0]
   --batch N            images per forward pass                        [default: 32]
+  --precision P        fp32, bf16, int8 (a calibrated checkpoint) or auto: the
+                       forward pass the service would run             [default: fp32]
+  --help, -h           show this help
+`;
+
+export const QUANTIZE_USAGE = `Usage: torchdog quantize --model M.safetensors --data DIR [--images 256] [--out FILE]
+
+Calibrates int8 serving: runs the float32 model over up to --images images of
+DIR (an ImageFolder, DIR/train/<class>/ or DIR/<class>/, or a flat folder of
+images), records each activation's range, then checks int8 against float32 on
+up to as many other images of DIR (agreement, and accuracy where the folders
+name the model's classes). Writes the checkpoint with the calibration in its
+metadata ('calibration'); the weights stay float32. 'serve --precision auto'
+serves int8 when the agreement is at least 99%. Prints one JSON line.
+
+Options:
+  --model, -m FILE     checkpoint (.safetensors)                       [required]
+  --data DIR           calibration images                              [required]
+  --images N           calibration images (a seeded sample)            [default: 256]
+  --out FILE           where to write the calibrated checkpoint        [default: --model, replaced atomically]
+  --threads N          LibTorch threads, 0 = one per core              [default: 0]
   --help, -h           show this help
 `;
 
@@ -109,6 +132,10 @@ Options:
   --host H                 address to listen on                   ${col(`$HOST, else ${d.host}`)}
   --device DEVICE          cpu, cuda, cuda:N or auto              [default: auto]
   --threads N              LibTorch threads, 0 = one per core     [default: 0]
+  --precision P            fp32, bf16, int8 or auto: auto serves int8 when the checkpoint's
+                           calibration agreed >= 99% with fp32 (torchdog quantize, or every
+                           train run) on an AVX2/VNNI/AMX CPU, bf16 on CUDA, else fp32
+                                                                  [default: auto]
   --max-batch N            most images per forward pass           ${col(d.maxBatch)}
   --max-wait-ms N          longest an image waits to share a pass ${col(d.maxWaitMs)}
                            (only while other requests are on their way, unless --fixed-wait)

@@ -1,4 +1,4 @@
-export { scanImageFolder, scanSplit, DatasetError, IMAGE_EXTENSIONS } from './scan.js';
+export { scanImageFolder, scanImages, scanSplit, DatasetError, IMAGE_EXTENSIONS } from './scan.js';
 export type { ImageFolder, Sample } from './scan.js';
 export { decodeSet, makeBatch, batchIndices } from './dataset.js';
 export type { DecodedSet, Batch, DecodeSetOptions } from './dataset.js';

@@ -94,6 +94,11 @@ export async function scanSplit(dir: string, classes: readonly string[]): Promis
   return samples;
 }
 
+/** Every image under `dir` (subfolders too), unlabelled (label 0): a flat folder of calibration images. */
+export async function scanImages(dir: string): Promise<Sample[]> {
+  return (await listImages(dir)).map((path) => ({ path, label: 0 }));
+}
+
 export async function scanImageFolder(root: string, options: { valFraction: number; seed: number }): Promise<ImageFolder> {
   const trainDir = join(root, 'train');
   if (!(await isDirectory(root))) throw new DatasetError(`data.root ${root}: no such directory`);

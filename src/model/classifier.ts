@@ -1,9 +1,10 @@
 // A trained model ready to classify images: checkpoint metadata (classes,
 // preprocessing) bound to a Model in eval mode.
 import { decodeImage, stackImages, type ImageInput } from '../image/index.js';
-import { expectInteger, mapLimit } from '../util/index.js';
+import { expectInteger, expectOneOf, mapLimit } from '../util/index.js';
 import { BATCH_MEMORY_BYTES, readCheckpoint, loadWeights, maxBatchForMemory, type CheckpointInfo } from './checkpoint.js';
-import { Model } from './model.js';
+import { Model, type ServingPrecision } from './model.js';
+import { applyPrecision, PRECISIONS, type Precision, type PrecisionChoice } from './precision.js';
 
 export interface ClassifierOptions {
   /** "cpu", "cuda", "cuda:N" or "auto". Default "auto". */
@@ -18,6 +19,11 @@ export interface ClassifierOptions {
   maxPixels?: number;
   /** Memory one forward pass may take; more images run as several passes. Default 1 GiB (409 images at 128 px, 6 at 1024). */
   passMemoryBytes?: number;
+  /**
+   * "fp32", "bf16", "int8" (needs a calibrated checkpoint, CPU only) or
+   * "auto" (see choosePrecision). Default "fp32".
+   */
+  precision?: Precision;
 }
 
 export interface Prediction {
@@ -40,6 +46,7 @@ export class ModelOutputError extends Error {
 
 export class Classifier {
   private disposed = false;
+  #precision: PrecisionChoice = { precision: 'fp32', reason: 'default' };
 
   private constructor(
     private readonly model: Model,
@@ -47,18 +54,36 @@ export class Classifier {
     private readonly options: Required<Pick<ClassifierOptions, 'maxBatch' | 'decodeConcurrency'>> & ClassifierOptions,
   ) {}
 
-  /** Loads a torchdog checkpoint (safetensors) for inference. */
+  /**
+   * Loads a torchdog checkpoint (safetensors) for inference, in
+   * `options.precision`: refused (PrecisionError) when the checkpoint or the
+   * device cannot serve it, or (CheckpointError) when its calibration is corrupt.
+   */
   static async load(path: string, options: ClassifierOptions = {}): Promise<Classifier> {
+    const requested = expectOneOf(options.precision ?? 'fp32', 'options.precision', PRECISIONS);
     const { info, tensors } = await readCheckpoint(path);
     const model = await Model.create({ numClasses: info.classes.length, device: options.device, threads: options.threads });
+    let choice: PrecisionChoice;
     try {
       await loadWeights(model, tensors, path);
       await model.setTraining(false);
+      choice = await applyPrecision(model, info, requested, path);
     } catch (error) {
       await model.dispose();
       throw error;
     }
-    return Classifier.fromModel(model, info, options);
+    const classifier = Classifier.fromModel(model, info, options);
+    classifier.#precision = choice;
+    return classifier;
+  }
+
+  /** The precision this classifier computes in, and why (auto's choice). */
+  get precision(): ServingPrecision {
+    return this.#precision.precision;
+  }
+
+  get precisionReason(): string {
+    return this.#precision.reason;
   }
 
   /** Wraps an already-loaded model; the classifier takes ownership. */

@@ -85,6 +85,17 @@ export interface TorchScriptRun extends ForwardResult {
   extraFiles: Record<string, string>;
 }
 
+/** What setPrecision takes: the graphs the engine builds. */
+export type ServingPrecision = 'fp32' | 'bf16' | 'int8';
+export const SERVING_PRECISIONS: readonly ServingPrecision[] = ['fp32', 'bf16', 'int8'];
+
+/** An activation's float range at one int8 quantize point (names from observeActivations). */
+export interface ActivationRange {
+  name: string;
+  min: number;
+  max: number;
+}
+
 const MODEL_DEFAULTS = { arch: 'resnet18', device: 'auto', seed: 0, threads: 0 } as const;
 const OPTIMIZER_DEFAULTS = { name: 'adam', lr: 1e-3, weightDecay: 0, momentum: 0.9, nesterov: false, betas: [0.9, 0.999], eps: 1e-8 } as const;
 
@@ -282,6 +293,28 @@ export class Model {
     return this.#run(this.#native.runTorchScript(expectString(path, 'path'), checkImages(images), [...extraFiles]));
   }
 
+  /**
+   * The precision eval-mode forward() serves in: 'fp32' (default), 'bf16'
+   * (a frozen bfloat16 graph) or 'int8' (CPU only; quantized with `ranges`,
+   * which must give every quantize point, see observeActivations). The
+   * graph is built at the next forward(); training and evalStep stay float32.
+   */
+  setPrecision(precision: ServingPrecision, ranges: readonly ActivationRange[] = []): Promise<void> {
+    this.#alive('setPrecision');
+    const p = expectOneOf(precision, 'precision', SERVING_PRECISIONS);
+    if (p === 'int8' && ranges.length === 0) throw invalid('ranges', 'activation ranges from a calibration for int8', ranges);
+    return this.#run(this.#native.setPrecision(p, checkRanges(ranges)));
+  }
+
+  /**
+   * The float32 network's (BatchNorm-folded) min/max at each int8 quantize
+   * point on this batch; a calibration widens them over its images.
+   */
+  observeActivations(images: ImageBatch, normalization: Normalization): Promise<ActivationRange[]> {
+    this.#alive('observeActivations');
+    return this.#run(this.#native.observeActivations(checkImages(images), checkNormalization(normalization)));
+  }
+
   /** Lets the running operation finish, rejects the queued ones, frees the engine. Idempotent. */
   async dispose(): Promise<void> {
     if (this.#disposed) return;
@@ -404,6 +437,18 @@ function checkExtraFiles(files: Readonly<Record<string, string>>): Record<string
     if (typeof content !== 'string') throw invalid(`options.extraFiles['${name}']`, 'a string', content);
   }
   return { ...files };
+}
+
+function checkRanges(ranges: readonly ActivationRange[]): ActivationRange[] {
+  if (!Array.isArray(ranges)) throw invalid('ranges', 'an array of {name, min, max}', ranges);
+  return ranges.map((r, i) => {
+    const at = `ranges[${i}]`;
+    if (typeof r !== 'object' || r === null) throw invalid(at, 'an object {name, min, max}', r);
+    const name = expectString(r.name, `${at}.name`);
+    const min = expectNumber(r.min, `${at}.min`, -3.4e38, 3.4e38);
+    const max = expectNumber(r.max, `${at}.max`, min, 3.4e38);
+    return { name, min, max };
+  });
 }
 
 function checkTensorList(tensors: readonly Tensor[], name: string): Tensor[] {

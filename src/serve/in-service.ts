@@ -1,13 +1,16 @@
 // One model as the service holds it: the classifier, the batcher in front of
 // it, how answers and metrics describe it, and how many requests are using
 // it (a replaced model is disposed only once that count is back to 0).
-import type { CheckpointInfo, Prediction, ScoredPrediction } from '../model/index.js';
+import { CALIBRATION_KEY, type CheckpointInfo, type Prediction, type ScoredPrediction } from '../model/index.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
 
 /** What the service needs of a model; a {@link Classifier} is one. */
 export interface ServeClassifier {
   readonly info: CheckpointInfo;
   readonly device: string;
+  /** The precision its forward passes run in, and why (a Classifier's; absent: fp32). */
+  readonly precision?: string;
+  readonly precisionReason?: string;
   /** Encoded bytes → HWC RGB uint8 at info.imageSize; throws ImageDecodeError. */
   decode(input: Uint8Array): Promise<Uint8Array>;
   /** One forward pass over decoded images. */
@@ -46,7 +49,10 @@ export interface ModelDescription {
   classes: string[];
   image_size: number;
   device: string;
+  /** fp32, bf16 or int8: what its forward passes compute in. */
+  precision: string;
   source?: string;
+  /** The checkpoint's further metadata, less its int8 calibration (ranges nobody reads per answer). */
   metadata?: Record<string, string>;
 }
 
@@ -105,7 +111,8 @@ function scorer(classifier: ServeClassifier): (pixels: Uint8Array[]) => Promise<
 
 /** How a model is described, served as `name`; `loads` numbers it when there is no sha256 to. */
 export function describeModel(name: string, loads: number, model: ModelLoad): ModelDescription {
-  const { classifier: { info, device }, source, run, sha256 } = model;
+  const { classifier: { info, device, precision }, source, run, sha256 } = model;
+  const metadata = Object.fromEntries(Object.entries(info.extra ?? {}).filter(([key]) => key !== CALIBRATION_KEY));
   return {
     name,
     version: sha256 ? sha256.slice(0, 12) : String(loads),
@@ -115,7 +122,8 @@ export function describeModel(name: string, loads: number, model: ModelLoad): Mo
     classes: [...info.classes],
     image_size: info.imageSize,
     device,
+    precision: precision ?? 'fp32',
     ...(source !== undefined ? { source } : {}),
-    ...(info.extra && Object.keys(info.extra).length ? { metadata: { ...info.extra } } : {}),
+    ...(Object.keys(metadata).length ? { metadata } : {}),
   };
 }

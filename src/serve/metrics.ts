@@ -57,8 +57,8 @@ export function createMetrics(options: { processMetrics?: boolean } = {}) {
     }),
     modelInfo: new Gauge({
       name: 'torchdog_model_info',
-      help: 'The model in service (value 1): its served name and version, the run it came from, the sha256 of its checkpoint; absent until a model is loaded',
-      labelNames: ['name', 'version', 'run', 'sha256', 'arch', 'classes', 'image_size', 'device', 'source'] as const,
+      help: 'The model in service (value 1): its served name and version, the run it came from, the sha256 of its checkpoint, the precision it computes in; absent until a model is loaded',
+      labelNames: ['name', 'version', 'run', 'sha256', 'arch', 'classes', 'image_size', 'device', 'precision', 'source'] as const,
       registers,
     }),
     reloads: new Counter({

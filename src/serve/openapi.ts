@@ -81,6 +81,7 @@ function schemas(size: number, classes: string[]): Record<string, Schema> {
         classes: { type: 'array', items: { type: 'string' }, example: classes },
         image_size: { type: 'integer', example: size },
         device: { type: 'string' },
+        precision: { type: 'string', enum: ['fp32', 'bf16', 'int8'], description: 'What the forward passes compute in' },
         source: { type: 'string' },
         metadata: { type: 'object', additionalProperties: { type: 'string' } },
       },

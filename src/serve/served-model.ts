@@ -59,7 +59,9 @@ export class ServedModel {
       this.loaded = this.loadNext().then(
         ({ next, loadMs, warmupMs }) => {
           this.install(next);
-          options.log({ severity: 'INFO', message: `model loaded: ${describeShort(next.description)}`, model: next.description, load_ms: loadMs, warmup_ms: warmupMs });
+          const { precision, precisionReason } = next.classifier;
+          const how = precisionReason ? `; precision ${next.description.precision} (${precisionReason})` : '';
+          options.log({ severity: 'INFO', message: `model loaded: ${describeShort(next.description)}${how}`, model: next.description, load_ms: loadMs, warmup_ms: warmupMs, ...(precision ? { precision, precision_reason: precisionReason } : {}) });
         },
         (error: Error) => this.failed(error),
       );
@@ -169,11 +171,11 @@ export class ServedModel {
     const previous = this.current;
     this.current = next;
     this.loadError = undefined;
-    const { name, version, run, sha256, arch, classes, image_size, device, source } = next.description;
+    const { name, version, run, sha256, arch, classes, image_size, device, precision, source } = next.description;
     const { metrics } = this.options;
     metrics.modelInfo.reset();
     metrics.modelInfo.set(
-      { name, version, run: run ?? '', sha256: sha256 ?? '', arch, classes: classes.join(','), image_size: String(image_size), device, source: source ?? '' },
+      { name, version, run: run ?? '', sha256: sha256 ?? '', arch, classes: classes.join(','), image_size: String(image_size), device, precision, source: source ?? '' },
       1,
     );
     this.options.onLoad?.();

@@ -21,3 +21,5 @@ export { resolveConfig, parseOverrides, loadConfigFile, configToYaml, configKeys
 export type { TrainConfig } from './config.js';
 export { evaluate } from './evaluate.js';
 export type { Evaluation } from './evaluate.js';
+export { calibrateCheckpoint, sampleSet, calibrationFields } from './calibrate.js';
+export type { CalibrateOptions, CalibrationSummary } from './calibrate.js';

@@ -9,6 +9,7 @@ import { driftFeatures, DRIFT_IMAGE_SIZE } from '../drift/index.js';
 import { decodeImage } from '../image/index.js';
 import { checkTensorValues, createModel, readSafetensors, type Model } from '../model/index.js';
 import { mapLimit } from '../util/index.js';
+import { calibrateRun } from './calibrate.js';
 import { configToYaml, type TrainConfig } from './config.js';
 import { endEpoch, trainSteps, type EpochLoop } from './epoch.js';
 import { TrainError } from './errors.js';
@@ -39,6 +40,10 @@ export interface TrainSummary {
   gcs?: string;
   /** Why the upload failed; the local run is complete regardless. */
   gcs_error?: string;
+  /** int8 (calibrated at the run's end, calibrate.ts) against fp32 on the validation split; absent for an interrupted run. */
+  int8_agreement?: number | null;
+  int8_val_acc?: number | null;
+  fp32_val_acc?: number | null;
 }
 
 export interface TrainOptions {
@@ -85,8 +90,9 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
     const loop = startLoop(config, model, run, data, emit, options.signal);
     const interrupted = await trainEpochs(loop);
     await writeReport(run, config, data, model);
+    const int8 = interrupted ? {} : await calibrateRun(run.path, data.trainSet, data.valSet, { threads: config.train.threads, seed: config.train.seed });
     const upload = interrupted ? {} : await uploadIfAsked(run, config, options.gcs, emit);
-    return { ...upload, ...summarize(run, data, model, { ...loop.speed, started }, interrupted) };
+    return { ...upload, ...summarize(run, data, model, { ...loop.speed, started }, interrupted), ...int8 };
   } finally {
     await model.dispose();
   }

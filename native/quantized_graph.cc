@@ -1,0 +1,313 @@
+#include "quantized_graph.h"
+
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+#include "resnet18_script.h"
+
+namespace torchdog {
+namespace {
+
+constexpr double kBatchNormEps = 1e-5;
+
+// A convolution with its BatchNorm folded in: w * g / sqrt(v + eps) per
+// output channel, bias b - m * g / sqrt(v + eps).
+struct FoldedConv {
+  torch::Tensor weight, bias;
+  int64_t stride, padding;
+};
+
+FoldedConv Fold(const std::map<std::string, torch::Tensor>& tensors, const std::string& conv, const std::string& bn,
+                int64_t stride, int64_t padding) {
+  auto get = [&](const std::string& name) -> const torch::Tensor& {
+    auto found = tensors.find(name);
+    if (found == tensors.end()) throw std::invalid_argument("tensor '" + name + "': the model has no tensor of that name");
+    return found->second;
+  };
+  auto w = get(conv + ".weight").detach().to(torch::kFloat32);
+  auto gamma = get(bn + ".weight").detach().to(torch::kFloat32);
+  auto beta = get(bn + ".bias").detach().to(torch::kFloat32);
+  auto mean = get(bn + ".running_mean").detach().to(torch::kFloat32);
+  auto var = get(bn + ".running_var").detach().to(torch::kFloat32);
+  auto factor = gamma / torch::sqrt(var + kBatchNormEps);
+  return {(w * factor.view({-1, 1, 1, 1})).contiguous(), (beta - mean * factor).contiguous(), stride, padding};
+}
+
+// One convolution of the network: where its output is observed/quantized,
+// the torchvision names of its conv and bn, and its geometry.
+struct ConvSpec {
+  std::string point, conv, bn;
+  int64_t stride, padding;
+  bool relu;
+};
+
+// ResNet18 as the sequence of its convolutions, in the order of
+// resnet18_script.h's body; residual adds follow each block's conv2.
+struct BlockSpec {
+  std::string name;  // "layerL.B"
+  ConvSpec conv1, conv2;
+  bool downsample;
+  ConvSpec shortcut;  // valid when downsample
+};
+
+struct NetworkSpec {
+  ConvSpec stem;
+  std::vector<BlockSpec> blocks;
+};
+
+const NetworkSpec& Network() {
+  static const NetworkSpec spec = [] {
+    NetworkSpec n;
+    n.stem = {"conv1", "conv1", "bn1", 2, 3, true};
+    for (int layer = 1; layer <= kResNet18Layers; ++layer) {
+      for (int block = 0; block < kResNet18BlocksPerLayer; ++block) {
+        const std::string p = "layer" + std::to_string(layer) + "." + std::to_string(block);
+        const bool downsample = layer > 1 && block == 0;
+        const int64_t stride = downsample ? 2 : 1;
+        BlockSpec b;
+        b.name = p;
+        b.conv1 = {p + ".conv1", p + ".conv1", p + ".bn1", stride, 1, true};
+        b.conv2 = {p + ".conv2", p + ".conv2", p + ".bn2", 1, 1, false};
+        b.downsample = downsample;
+        if (downsample) b.shortcut = {p + ".downsample", p + ".downsample.0", p + ".downsample.1", stride, 0, false};
+        n.blocks.push_back(b);
+      }
+    }
+    return n;
+  }();
+  return spec;
+}
+
+// The range of activation values a quint8 tensor with these parameters
+// covers, as PyTorch's MinMaxObserver computes them (zero always exact).
+std::pair<double, int64_t> QParams(const ActivationRange& r) {
+  const double lo = std::min(r.min, 0.0), hi = std::max(r.max, 0.0);
+  const double scale = std::max((hi - lo) / 255.0, 1e-8);
+  const int64_t zero_point = std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(-lo / scale)), 0, 255);
+  return {scale, zero_point};
+}
+
+torch::Tensor Conv(const torch::Tensor& x, const FoldedConv& c) {
+  return at::conv2d(x, c.weight, c.bias, {c.stride, c.stride}, {c.padding, c.padding});
+}
+
+torch::Tensor MaxPool(const torch::Tensor& x) { return at::max_pool2d(x, {3, 3}, {2, 2}, {1, 1}, {1, 1}, false); }
+
+ActivationRange RangeOf(const torch::Tensor& t) {
+  auto mm = at::aminmax(t);
+  return {std::get<0>(mm).item<double>(), std::get<1>(mm).item<double>()};
+}
+
+// A quantized op called through the dispatcher (boxed: the packed-weights
+// classes are TorchScript custom classes with no C++ header in LibTorch).
+class QuantizedOp {
+ public:
+  QuantizedOp(const char* name, const char* overload)
+      : handle_(c10::Dispatcher::singleton().findSchemaOrThrow(name, overload)) {}
+  c10::IValue operator()(std::vector<c10::IValue> args) const {
+    torch::jit::Stack stack(std::move(args));
+    handle_.callBoxed(&stack);
+    return std::move(stack.at(0));
+  }
+
+ private:
+  c10::OperatorHandle handle_;
+};
+
+}  // namespace
+
+const std::vector<std::string>& QuantizePoints() {
+  static const std::vector<std::string> points = [] {
+    std::vector<std::string> p{"input", Network().stem.point};
+    for (const auto& b : Network().blocks) {
+      p.push_back(b.conv1.point);
+      p.push_back(b.conv2.point);
+      if (b.downsample) p.push_back(b.shortcut.point);
+      p.push_back(b.name + ".out");
+    }
+    return p;
+  }();
+  return points;
+}
+
+std::map<std::string, ActivationRange> ObserveActivations(const std::map<std::string, torch::Tensor>& tensors,
+                                                          const torch::Tensor& input) {
+  c10::InferenceMode guard;
+  std::map<std::string, ActivationRange> ranges;
+  auto run = [&](const torch::Tensor& x, const ConvSpec& c) {
+    auto y = Conv(x, Fold(tensors, c.conv, c.bn, c.stride, c.padding));
+    if (c.relu) y = at::relu(y);
+    ranges[c.point] = RangeOf(y);
+    return y;
+  };
+  auto x = input.to(torch::kFloat32).contiguous();
+  ranges["input"] = RangeOf(x);
+  x = MaxPool(run(x, Network().stem));
+  for (const auto& b : Network().blocks) {
+    auto y = run(run(x, b.conv1), b.conv2);
+    auto s = b.downsample ? run(x, b.shortcut) : x;
+    x = at::relu(y + s);
+    ranges[b.name + ".out"] = RangeOf(x);
+  }
+  return ranges;
+}
+
+void UseOnednnQuantizedEngine() {
+  auto& ctx = at::globalContext();
+  if (ctx.qEngine() == at::QEngine::ONEDNN) return;
+  const auto& engines = ctx.supportedQEngines();
+  if (std::find(engines.begin(), engines.end(), at::QEngine::ONEDNN) == engines.end()) {
+    throw std::runtime_error("int8 needs LibTorch's oneDNN quantized engine, which this LibTorch build lacks");
+  }
+  ctx.setQEngine(at::QEngine::ONEDNN);
+}
+
+struct QuantizedResNet18::Impl {
+  struct QConv {
+    c10::IValue packed;
+    double scale;
+    int64_t zero_point;
+    bool relu;
+  };
+  struct QBlock {
+    QConv conv1, conv2;
+    bool downsample;
+    QConv shortcut;
+    double scale;
+    int64_t zero_point;
+  };
+  double input_scale;
+  int64_t input_zero_point;
+  QConv stem;
+  std::vector<QBlock> blocks;
+  torch::Tensor fc_weight, fc_bias;
+
+  QuantizedOp prepack{"quantized::conv2d_prepack", ""};
+  QuantizedOp conv{"quantized::conv2d", "new"};
+  QuantizedOp conv_relu{"quantized::conv2d_relu", "new"};
+  QuantizedOp add_relu{"quantized::add_relu", ""};
+
+  QConv Pack(const std::map<std::string, torch::Tensor>& tensors, const std::map<std::string, ActivationRange>& ranges,
+             const ConvSpec& c) {
+    auto folded = Fold(tensors, c.conv, c.bn, c.stride, c.padding);
+    // Symmetric per output channel, as PyTorch's per-channel weight observer.
+    auto amax = folded.weight.abs().amax({1, 2, 3}).to(torch::kFloat64);
+    auto scales = torch::clamp_min(amax / 127.5, 1e-8);
+    auto zeros = torch::zeros({folded.weight.size(0)}, torch::kInt64);
+    auto qweight = at::quantize_per_channel(folded.weight, scales, zeros, 0, torch::kQInt8);
+    auto packed = prepack({qweight, folded.bias, c10::List<int64_t>({c.stride, c.stride}),
+                           c10::List<int64_t>({c.padding, c.padding}), c10::List<int64_t>({1, 1}), int64_t{1}});
+    auto [scale, zero_point] = QParams(ranges.at(c.point));
+    return {packed, scale, zero_point, c.relu};
+  }
+
+  torch::Tensor Run(const torch::Tensor& x, const QConv& c) const {
+    return (c.relu ? conv_relu : conv)({x, c.packed, c.scale, c.zero_point}).toTensor();
+  }
+};
+
+QuantizedResNet18::QuantizedResNet18(const std::map<std::string, torch::Tensor>& tensors,
+                                     const std::map<std::string, ActivationRange>& ranges)
+    : impl_(std::make_unique<Impl>()) {
+  for (const auto& point : QuantizePoints()) {
+    auto found = ranges.find(point);
+    if (found == ranges.end()) throw std::invalid_argument("calibration: no range for activation '" + point + "'");
+    const auto& r = found->second;
+    if (!std::isfinite(r.min) || !std::isfinite(r.max) || r.min > r.max) {
+      throw std::invalid_argument("calibration: activation '" + point + "' has no usable range (min " +
+                                  std::to_string(r.min) + ", max " + std::to_string(r.max) + ")");
+    }
+  }
+  UseOnednnQuantizedEngine();
+  c10::InferenceMode guard;
+  auto& m = *impl_;
+  std::tie(m.input_scale, m.input_zero_point) = QParams(ranges.at("input"));
+  m.stem = m.Pack(tensors, ranges, Network().stem);
+  for (const auto& b : Network().blocks) {
+    Impl::QBlock q;
+    q.conv1 = m.Pack(tensors, ranges, b.conv1);
+    q.conv2 = m.Pack(tensors, ranges, b.conv2);
+    q.downsample = b.downsample;
+    if (b.downsample) q.shortcut = m.Pack(tensors, ranges, b.shortcut);
+    std::tie(q.scale, q.zero_point) = QParams(ranges.at(b.name + ".out"));
+    m.blocks.push_back(std::move(q));
+  }
+  m.fc_weight = tensors.at("fc.weight").detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  m.fc_bias = tensors.at("fc.bias").detach().to(torch::kCPU, torch::kFloat32).contiguous();
+}
+
+QuantizedResNet18::~QuantizedResNet18() = default;
+
+torch::Tensor QuantizedResNet18::Forward(const torch::Tensor& input) {
+  UseOnednnQuantizedEngine();
+  const auto& m = *impl_;
+  // oneDNN's int8 convolutions work in channels-last order; quantizing into
+  // it saves a reorder before the first one.
+  auto x = at::quantize_per_tensor(input.contiguous(torch::MemoryFormat::ChannelsLast), m.input_scale,
+                                   m.input_zero_point, torch::kQUInt8);
+  x = MaxPool(m.Run(x, m.stem));
+  for (const auto& b : m.blocks) {
+    auto y = m.Run(m.Run(x, b.conv1), b.conv2);
+    auto s = b.downsample ? m.Run(x, b.shortcut) : x;
+    x = m.add_relu({y, s, b.scale, b.zero_point}).toTensor();
+  }
+  auto pooled = at::adaptive_avg_pool2d(x, {1, 1}).dequantize().flatten(1);
+  return at::linear(pooled, m.fc_weight, m.fc_bias);
+}
+
+namespace {
+
+class FoldedSourceWriter {
+ public:
+  explicit FoldedSourceWriter(std::vector<std::pair<std::string, FoldedConv>>& convs,
+                              const std::map<std::string, torch::Tensor>& tensors)
+      : convs_(convs), tensors_(tensors) {}
+  void ConvBn(const std::string& out, const std::string& in, const std::string& conv, const std::string& bn,
+              int stride, int padding) {
+    std::string attr = conv;
+    for (auto& c : attr) {
+      if (c == '.') c = '_';
+    }
+    convs_.emplace_back(attr, Fold(tensors_, conv, bn, stride, padding));
+    src_ << "    " << out << " = torch.conv2d(" << in << ", self." << attr << "_w, self." << attr << "_b, ["
+         << stride << ", " << stride << "], [" << padding << ", " << padding << "], [1, 1], 1)\n";
+  }
+  void Line(const std::string& line) { src_ << "    " << line << "\n"; }
+  std::string Str() const { return src_.str(); }
+
+ private:
+  std::vector<std::pair<std::string, FoldedConv>>& convs_;
+  const std::map<std::string, torch::Tensor>& tensors_;
+  std::ostringstream src_;
+};
+
+}  // namespace
+
+torch::jit::Module BuildBf16Graph(const std::map<std::string, torch::Tensor>& tensors) {
+  c10::InferenceMode guard(false);  // the module's parameters must be normal tensors
+  std::vector<std::pair<std::string, FoldedConv>> convs;
+  FoldedSourceWriter w(convs, tensors);
+  WriteResNet18Body(w);
+  w.Line("return torch.linear(x, self.fc_weight, self.fc_bias)");
+  auto cu = std::make_shared<torch::jit::CompilationUnit>();
+  torch::jit::Module module(c10::QualifiedName("__torch__.torchdog.ResNet18Bf16"), cu, /*shouldMangle=*/true);
+  module.register_attribute("training", c10::BoolType::get(), false);
+  auto bf16 = [](const torch::Tensor& t) {
+    auto b = t.detach().to(torch::kBFloat16);
+    return b.dim() == 4 ? b.contiguous(torch::MemoryFormat::ChannelsLast) : b.contiguous();
+  };
+  for (const auto& [attr, c] : convs) {
+    module.register_parameter(attr + "_w", bf16(c.weight), false);
+    module.register_parameter(attr + "_b", bf16(c.bias), false);
+  }
+  module.register_parameter("fc_weight", bf16(tensors.at("fc.weight")), false);
+  module.register_parameter("fc_bias", bf16(tensors.at("fc.bias")), false);
+  module.define("def forward(self, x: Tensor) -> Tensor:\n" + w.Str());
+  module.eval();
+  return torch::jit::freeze(module);
+}
+
+}  // namespace torchdog

@@ -1,0 +1,63 @@
+// Reduced-precision serving paths for ResNet18, built from the fp32 weights:
+//  - int8: post-training static quantization on LibTorch's oneDNN quantized
+//    engine. BatchNorm folded into the convolutions, per-channel symmetric
+//    qint8 weights, per-tensor affine quint8 activations whose ranges come
+//    from a calibration (ObserveActivations), conv+ReLU fused
+//    (quantized::conv2d_relu), residual adds as quantized::add_relu, pooling
+//    on quantized tensors, the head in float32 after a dequantize.
+//  - bf16: the same folded network with bfloat16 weights and activations in
+//    channels-last order, frozen as TorchScript.
+// Both are built once from a snapshot of the weights; the caller rebuilds
+// them when the weights change.
+#pragma once
+
+#include <torch/script.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace torchdog {
+
+// The float range an activation took over the calibration images.
+struct ActivationRange {
+  double min, max;
+};
+
+// The names of the activations int8 quantizes, in network order: "input",
+// "conv1", then per block "layerL.B.conv1", "layerL.B.conv2",
+// "layerL.B.downsample" (first block of layers 2-4) and "layerL.B.out".
+const std::vector<std::string>& QuantizePoints();
+
+// Runs the fp32 network (BatchNorm folded, as int8 computes it) on `input`
+// (normalised NCHW float) and returns each quantize point's range on it.
+std::map<std::string, ActivationRange> ObserveActivations(const std::map<std::string, torch::Tensor>& tensors,
+                                                          const torch::Tensor& input);
+
+// The process-wide quantized engine int8 needs; throws std::runtime_error
+// when this LibTorch build has no oneDNN quantized engine.
+void UseOnednnQuantizedEngine();
+
+class QuantizedResNet18 {
+ public:
+  // `ranges` must hold every quantize point (std::invalid_argument naming the
+  // first missing or unusable one otherwise).
+  QuantizedResNet18(const std::map<std::string, torch::Tensor>& tensors,
+                    const std::map<std::string, ActivationRange>& ranges);
+  ~QuantizedResNet18();
+  QuantizedResNet18(const QuantizedResNet18&) = delete;
+  QuantizedResNet18& operator=(const QuantizedResNet18&) = delete;
+
+  // Normalised float NCHW input to float logits.
+  torch::Tensor Forward(const torch::Tensor& input);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A frozen bfloat16 channels-last TorchScript ResNet18; forward takes and
+// returns bfloat16 (the caller converts).
+torch::jit::Module BuildBf16Graph(const std::map<std::string, torch::Tensor>& tensors);
+
+}  // namespace torchdog
