@@ -151,3 +151,17 @@ test('serve on $PORT: page, prediction, metrics; SIGTERM answers the request in 
     server.child.kill('SIGKILL');
   }
 });
+
+test('a --reference that is missing or malformed is one line and exit status 1, before listening', async () => {
+  const dir = await tempDir();
+  const model = join(dir, 'model.safetensors');
+  await writeRandomCheckpoint(model);
+  const missing = await run(process.execPath, [CLI, 'serve', '--model', model, '--port', '0', '--host', '127.0.0.1', '--reference', join(dir, 'missing.jsonl')]).catch((e) => e);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stderr, `torchdog serve: --reference: ${join(dir, 'missing.jsonl')} does not exist\n`);
+  const bad = join(dir, 'bad.jsonl');
+  await writeFile(bad, '{"avg_brightness": 0.5}\n');
+  const malformed = await run(process.execPath, [CLI, 'serve', '--model', model, '--port', '0', '--host', '127.0.0.1', '--reference', bad]).catch((e) => e);
+  assert.equal(malformed.code, 1);
+  assert.match(malformed.stderr, /^torchdog serve: .*bad\.jsonl:1: expected a finite number for "contrast" but it is missing\n$/);
+});

@@ -2,11 +2,12 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isGsUri } from '../cloud/index.js';
-import { readFeatureFile, type FeatureRecord } from '../drift/index.js';
+import type { FeatureRecord } from '../drift/index.js';
 import {
   checkModelSource, createApp, isModelName, isOrigin, jsonLineLogger, loadModel, modelRunName, ModelSourceError, SERVE_DEFAULTS as D, startServer,
 } from '../serve/index.js';
 import { UsageError } from './errors.js';
+import { readFeatureRecords } from './feature-file.js';
 import { parseIntegerFlag } from './flags.js';
 import { serveUsage } from './usage.js';
 
@@ -14,12 +15,12 @@ import { serveUsage } from './usage.js';
  * GET /drift compares recent predictions with the training run's features:
  * --reference FILE|RUN_DIR, else reference.jsonl beside a local model, if any.
  */
-function driftReferenceFor(reference: string | undefined, model: string): Promise<FeatureRecord[]> | null {
+function driftReferenceFor(reference: string | undefined, model: string): string | null {
   if (reference === 'none') return null;
-  if (reference !== undefined) return readFeatureFile(reference);
+  if (reference !== undefined) return reference;
   if (isGsUri(model)) return null;
   const beside = join(dirname(model), 'reference.jsonl');
-  return existsSync(beside) ? readFeatureFile(beside) : null;
+  return existsSync(beside) ? beside : null;
 }
 
 /** What the command line asks for; a flag left out is the default of the part that takes it. */
@@ -82,10 +83,11 @@ function parseServeFlags(argv: string[]) {
       maxBodyBytes: maxBodyMiB === undefined ? undefined : maxBodyMiB * 2 ** 20,
       predictionLog: predictions === 'none' ? null : predictions,
       predictionLogFlushMs: int('flush-ms', 1, 3_600_000) ?? (isGsUri(predictions) ? D.gcsPredictionLogFlushMs : D.predictionLogFlushMs),
-      driftReference: driftReferenceFor(values.reference, source),
+      driftReference: null as readonly FeatureRecord[] | null,
       driftWindow: int('drift-window', 1, 1_000_000),
     },
     shutdownTimeoutMs: int('shutdown-timeout-ms', 0, 3_600_000),
+    reference: driftReferenceFor(values.reference, source),
   };
 }
 
@@ -102,6 +104,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   } catch (error) {
     throw new UsageError((error as Error).message, 1);
   }
+  // So is a --reference that is missing or malformed: one line, before listening.
+  if (flags.reference) flags.app.driftReference = await readFeatureRecords(flags.reference, '--reference');
 
   const logger = jsonLineLogger();
   // Listen while the model loads (a gs:// download can take a while):
