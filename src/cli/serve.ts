@@ -47,6 +47,7 @@ function parseServeFlags(argv: string[]) {
       reference: { type: 'string' },
       'drift-window': { type: 'string' },
       'flush-ms': { type: 'string' },
+      'predictions-max-mb': { type: 'string' },
       'shutdown-timeout-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -60,6 +61,7 @@ function parseServeFlags(argv: string[]) {
   const source = values.model ?? process.env.TORCHDOG_MODEL ?? D.model;
   const predictions = values.predictions ?? process.env.TORCHDOG_PREDICTIONS ?? D.predictions;
   const maxBodyMiB = int('max-body-mb', 1, 2047);
+  const maxLogMiB = int('predictions-max-mb', 0, 2 ** 30);
   if (values.name !== undefined && !isModelName(values.name)) {
     throw new UsageError(`--name: expected letters, digits, '.', '_' and '-' (at most 128, starting with a letter or digit), got '${values.name}'`);
   }
@@ -83,6 +85,7 @@ function parseServeFlags(argv: string[]) {
       maxBodyBytes: maxBodyMiB === undefined ? undefined : maxBodyMiB * 2 ** 20,
       predictionLog: predictions === 'none' ? null : predictions,
       predictionLogFlushMs: int('flush-ms', 1, 3_600_000) ?? (isGsUri(predictions) ? D.gcsPredictionLogFlushMs : D.predictionLogFlushMs),
+      predictionLogMaxBytes: maxLogMiB === undefined ? undefined : maxLogMiB * 2 ** 20,
       driftReference: null as readonly FeatureRecord[] | null,
       driftWindow: int('drift-window', 1, 1_000_000),
     },
@@ -137,5 +140,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   logger({ severity: 'INFO', message: `serving '${app.modelName}'; prediction log: ${flags.app.predictionLog ?? 'off'}`, predictions: flags.app.predictionLog ?? 'off' });
   await server.closed;
+  // The stop gave up on a log write that hangs (a dead network mount): so
+  // must the process, which that write would keep alive for good. Not
+  // process.exit(): it waits for libuv's threads, one of them stuck in the write.
+  setTimeout(() => {
+    logger({ severity: 'WARNING', message: 'still held 1 s after the stop (a prediction-log write that hangs?): exiting without it' });
+    process.kill(process.pid, 'SIGKILL');
+  }, 1000).unref();
   return 0;
 }

@@ -1,5 +1,5 @@
 // Listening: @hono/node-server around a TorchdogApp, the graceful stop that
-// Cloud Run's SIGTERM expects (stop accepting, answer what was admitted,
+// Cloud Run's SIGTERM expects (refuse new predictions, answer what was admitted,
 // flush the prediction log, then let the process end), and SIGHUP's reload.
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from 'node:http';
