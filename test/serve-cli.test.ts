@@ -2,7 +2,7 @@
 // gracefully on SIGTERM (in-flight request answered, prediction log flushed).
 import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -147,6 +147,43 @@ test('serve on $PORT: page, prediction, metrics; SIGTERM answers the request in 
     assert.equal(requestLog.severity, 'INFO');
     assert.ok(server.logs.some((e) => e.message === 'SIGTERM: stopping (again to force)'));
     assert.ok(server.logs.some((e) => e.message === 'stopped' && e.drained === true));
+  } finally {
+    server.child.kill('SIGKILL');
+  }
+});
+
+test('a --reference that is missing or malformed is one line and exit status 1, before listening', async () => {
+  const dir = await tempDir();
+  const model = join(dir, 'model.safetensors');
+  await writeRandomCheckpoint(model);
+  const missing = await run(process.execPath, [CLI, 'serve', '--model', model, '--port', '0', '--host', '127.0.0.1', '--reference', join(dir, 'missing.jsonl')]).catch((e) => e);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stderr, `torchdog serve: --reference: ${join(dir, 'missing.jsonl')} does not exist\n`);
+  const bad = join(dir, 'bad.jsonl');
+  await writeFile(bad, '{"avg_brightness": 0.5}\n');
+  const malformed = await run(process.execPath, [CLI, 'serve', '--model', model, '--port', '0', '--host', '127.0.0.1', '--reference', bad]).catch((e) => e);
+  assert.equal(malformed.code, 1);
+  assert.match(malformed.stderr, /^torchdog serve: .*bad\.jsonl:1: expected a finite number for "contrast" but it is missing\n$/);
+});
+
+test('a prediction log that is a FIFO nobody reads: warnings, and SIGTERM still ends the process within its bound', async () => {
+  const dir = await tempDir();
+  const model = join(dir, 'model.safetensors');
+  const fifo = join(dir, 'predictions.jsonl');
+  await writeRandomCheckpoint(model);
+  execFileSync('mkfifo', [fifo]);
+  const server = await startServe(['--model', model, '--host', '127.0.0.1', '--port', '0', '--threads', '1', '--predictions', fifo, '--flush-ms', '50', '--shutdown-timeout-ms', '500']);
+  try {
+    await waitReady(server.url);
+    const res = await fetch(`${server.url}/predict`, { method: 'POST', body: form('data', await encodeImage('jpeg', 64, 64)) });
+    assert.equal(res.status, 200);
+    await new Promise((r) => setTimeout(r, 300));
+    const started = performance.now();
+    server.child.kill('SIGTERM');
+    const code = await Promise.race([server.exited, new Promise((r) => setTimeout(() => r('still running'), 8000).unref())]);
+    assert.equal(code, 0, `exit after SIGTERM: ${code}`);
+    assert.ok(performance.now() - started < 5000);
+    assert.ok(server.logs.some((e) => /prediction log: write to .* failed: .*is not a regular file/.test(e.message ?? '')), JSON.stringify(server.logs.slice(-5)));
   } finally {
     server.child.kill('SIGKILL');
   }

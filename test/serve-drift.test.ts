@@ -1,7 +1,7 @@
 import { after, before, test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { Classifier } from '../src/index.ts';
-import { createApp } from '../src/serve/index.ts';
+import { createApp, DriftWindow, startServer } from '../src/serve/index.ts';
 import { TEST_INFO } from './helpers/checkpoint.ts';
 import { encodeImage } from './helpers/images.ts';
 import { form, json, post, testClassifier } from './helpers/serve.ts';
@@ -59,4 +59,70 @@ test('a reference that cannot be read makes /drift 503, not the service', async 
   assert.match((await json(response)).error.message, /no such file/);
   const ok = await app.request('/predict', post(form('data', await encodeImage('png', 32, 32))));
   assert.equal(ok.status, 200);
+});
+
+test('the drift verdict is computed at most once per driftRefreshMs, and only after new predictions; concurrent callers share one computation', async () => {
+  const window = new DriftWindow({ reference: reference(500, 0.05), size: 50, refreshMs: 150, log: () => {} });
+  for (let i = 0; i < 10; i++) window.add(reference(1, 0.5)[0]!);
+  const first = await Promise.all(Array.from({ length: 16 }, () => window.verdict()));
+  assert.equal(window.computed, 1, '16 callers at once: one computation');
+  assert.ok(first.every((v) => v === first[0] || JSON.stringify(v) === JSON.stringify(first[0])));
+  window.add(reference(1, 0.5)[0]!);
+  await window.verdict();
+  assert.equal(window.computed, 1, 'a new prediction within the refresh interval: the cached verdict');
+  await new Promise((r) => setTimeout(r, 200));
+  const fresh = await window.verdict();
+  assert.equal(window.computed, 2, 'after the interval, with a new prediction: computed again');
+  assert.equal(('verdict' in fresh && (fresh.verdict as { current_size: number }).current_size), 11);
+  await new Promise((r) => setTimeout(r, 200));
+  await window.verdict();
+  assert.equal(window.computed, 2, 'no new prediction: nothing to recompute, however old');
+});
+
+test('/health stays fast while 16 clients poll /drift over a large reference', async () => {
+  // 50k distinct reference records: one verdict costs tens of ms on the event loop.
+  const spread = (i: number, k: number) => (Math.sin(i * k) + 1) / 2;
+  const big = Array.from({ length: 50_000 }, (_, i) => ({ avg_brightness: spread(i, 1.1), contrast: spread(i, 2.3), sharpness: spread(i, 3.7), label: i % 2 ? 'hotdog' : 'nothotdog' }));
+  const app = createApp({ classifier, logger: null, driftReference: big, driftWindow: 1000 });
+  const server = await startServer(app, { port: 0, host: '127.0.0.1', logger: () => {} });
+  try {
+    for (let i = 0; i < 4; i++) {
+      const r = await fetch(`${server.url}/predict`, post(form('data', await encodeImage('png', 64, 64, i))));
+      assert.equal(r.status, 200);
+    }
+    // The records reach the window after the answers; then one verdict, computed once.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal((await (await fetch(`${server.url}/drift`)).json()).current_size, 4);
+    let polling = true;
+    let answered = 0;
+    const pollers = Array.from({ length: 16 }, async () => {
+      while (polling) {
+        const r = await fetch(`${server.url}/drift`);
+        assert.equal(r.status, 200);
+        await r.arrayBuffer();
+        answered++;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    });
+    const latencies: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const started = performance.now();
+      const r = await fetch(`${server.url}/health`);
+      assert.equal(r.status, 200);
+      await r.arrayBuffer();
+      latencies.push(performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    polling = false;
+    await Promise.all(pollers);
+    latencies.sort((a, b) => a - b);
+    assert.ok(answered > 16, `${answered} /drift answers`);
+    // Before the cache every poll computed the verdict, and /health waited
+    // behind up to 16 of them: a median over 2 s here, and a liveness probe
+    // with a 1 s timeout failing. The bounds leave room for a busy machine.
+    const said = `/health took up to ${latencies.at(-1)!.toFixed(0)} ms (median ${latencies[10]!.toFixed(0)})`;
+    assert.ok(latencies.at(-1)! < 1000 && latencies[10]! < 250, said);
+  } finally {
+    await server.close();
+  }
 });

@@ -2,10 +2,10 @@ import { parseArgs } from 'node:util';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { detectDrift, type DriftReport } from '../drift/index.js';
-import { readFeatureFile, FeatureFileError } from '../drift/index.js';
 import { renderDriftReport } from '../drift/index.js';
 import { DRIFT_USAGE } from './usage.js';
 import { UsageError } from './errors.js';
+import { readFeatureRecords } from './feature-file.js';
 import { parseIntegerFlag } from './flags.js';
 import { writeFileAtomic } from '../util/index.js';
 
@@ -34,8 +34,8 @@ export async function driftCommand(argv: string[]): Promise<number> {
   if (!values.current) throw new UsageError(`--current is required (the service's prediction log, a .jsonl file)\n\n${DRIFT_USAGE}`);
   const window = values.window === undefined ? undefined : parseIntegerFlag(values.window, '--window', 1, 1_000_000_000);
 
-  const reference = await readRecords(values.reference, '--reference');
-  const current = await readRecords(values.current, '--current', window);
+  const reference = await readFeatureRecords(values.reference, '--reference');
+  const current = await readFeatureRecords(values.current, '--current', window);
   const report = detectDrift(reference, current);
 
   if (values.html) {
@@ -53,21 +53,6 @@ export async function driftCommand(argv: string[]): Promise<number> {
   process.stdout.write(`${JSON.stringify(report)}\n`);
   process.stderr.write(`${summaryLine(report)}${values.html ? `; report written to ${values.html}` : ''}\n`);
   return values['fail-on-drift'] && report.dataset_drift ? kDriftExitStatus : 0;
-}
-
-async function readRecords(path: string, flag: string, last?: number) {
-  let records;
-  try {
-    records = await readFeatureFile(path, { last });
-  } catch (error) {
-    if (error instanceof FeatureFileError) throw new UsageError(error.message, 1);
-    const e = error as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT') throw new UsageError(`${flag}: ${e.path ?? path} does not exist`, 1);
-    if (e.code === 'EISDIR' || e.code === 'EACCES') throw new UsageError(`${flag}: cannot read ${path} (${e.code})`, 1);
-    throw error;
-  }
-  if (records.length === 0) throw new UsageError(`${flag}: ${path} holds no records`, 1);
-  return records;
 }
 
 function summaryLine(report: DriftReport): string {

@@ -2,11 +2,12 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isGsUri } from '../cloud/index.js';
-import { readFeatureFile, type FeatureRecord } from '../drift/index.js';
+import type { FeatureRecord } from '../drift/index.js';
 import {
   checkModelSource, createApp, isModelName, isOrigin, jsonLineLogger, loadModel, modelRunName, ModelSourceError, SERVE_DEFAULTS as D, startServer,
 } from '../serve/index.js';
 import { UsageError } from './errors.js';
+import { readFeatureRecords } from './feature-file.js';
 import { parseIntegerFlag, parsePrecisionFlag } from './flags.js';
 import { serveUsage } from './usage.js';
 
@@ -14,12 +15,12 @@ import { serveUsage } from './usage.js';
  * GET /drift compares recent predictions with the training run's features:
  * --reference FILE|RUN_DIR, else reference.jsonl beside a local model, if any.
  */
-function driftReferenceFor(reference: string | undefined, model: string): Promise<FeatureRecord[]> | null {
+function driftReferenceFor(reference: string | undefined, model: string): string | null {
   if (reference === 'none') return null;
-  if (reference !== undefined) return readFeatureFile(reference);
+  if (reference !== undefined) return reference;
   if (isGsUri(model)) return null;
   const beside = join(dirname(model), 'reference.jsonl');
-  return existsSync(beside) ? readFeatureFile(beside) : null;
+  return existsSync(beside) ? beside : null;
 }
 
 /** What the command line asks for; a flag left out is the default of the part that takes it. */
@@ -47,6 +48,7 @@ function parseServeFlags(argv: string[]) {
       reference: { type: 'string' },
       'drift-window': { type: 'string' },
       'flush-ms': { type: 'string' },
+      'predictions-max-mb': { type: 'string' },
       'shutdown-timeout-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -60,6 +62,7 @@ function parseServeFlags(argv: string[]) {
   const source = values.model ?? process.env.TORCHDOG_MODEL ?? D.model;
   const predictions = values.predictions ?? process.env.TORCHDOG_PREDICTIONS ?? D.predictions;
   const maxBodyMiB = int('max-body-mb', 1, 2047);
+  const maxLogMiB = int('predictions-max-mb', 0, 2 ** 30);
   if (values.name !== undefined && !isModelName(values.name)) {
     throw new UsageError(`--name: expected letters, digits, '.', '_' and '-' (at most 128, starting with a letter or digit), got '${values.name}'`);
   }
@@ -86,10 +89,12 @@ function parseServeFlags(argv: string[]) {
       maxBodyBytes: maxBodyMiB === undefined ? undefined : maxBodyMiB * 2 ** 20,
       predictionLog: predictions === 'none' ? null : predictions,
       predictionLogFlushMs: int('flush-ms', 1, 3_600_000) ?? (isGsUri(predictions) ? D.gcsPredictionLogFlushMs : D.predictionLogFlushMs),
-      driftReference: driftReferenceFor(values.reference, source),
+      predictionLogMaxBytes: maxLogMiB === undefined ? undefined : maxLogMiB * 2 ** 20,
+      driftReference: null as readonly FeatureRecord[] | null,
       driftWindow: int('drift-window', 1, 1_000_000),
     },
     shutdownTimeoutMs: int('shutdown-timeout-ms', 0, 3_600_000),
+    reference: driftReferenceFor(values.reference, source),
   };
 }
 
@@ -106,6 +111,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   } catch (error) {
     throw new UsageError((error as Error).message, 1);
   }
+  // So is a --reference that is missing or malformed: one line, before listening.
+  if (flags.reference) flags.app.driftReference = await readFeatureRecords(flags.reference, '--reference');
 
   const logger = jsonLineLogger();
   // Listen while the model loads (a gs:// download can take a while):
@@ -137,5 +144,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   logger({ severity: 'INFO', message: `serving '${app.modelName}'; prediction log: ${flags.app.predictionLog ?? 'off'}`, predictions: flags.app.predictionLog ?? 'off' });
   await server.closed;
+  // The stop gave up on a log write that hangs (a dead network mount): so
+  // must the process, which that write would keep alive for good. Not
+  // process.exit(): it waits for libuv's threads, one of them stuck in the write.
+  setTimeout(() => {
+    logger({ severity: 'WARNING', message: 'still held 1 s after the stop (a prediction-log write that hangs?): exiting without it' });
+    process.kill(process.pid, 'SIGKILL');
+  }, 1000).unref();
   return 0;
 }

@@ -147,6 +147,7 @@ Options:
   --predictions TARGET     prediction log for drift monitoring: FILE.jsonl, gs://BUCKET/PREFIX
                            or none          ${col(`$TORCHDOG_PREDICTIONS, else ${d.predictions}`)}
   --flush-ms N             prediction-log flush interval          ${col(`${d.predictionLogFlushMs}; ${d.gcsPredictionLogFlushMs} for gs://`)}
+  --predictions-max-mb N   rotate a log FILE to FILE.1 past N MiB, 0 = never ${col(d.predictionLogMaxBytes / 2 ** 20)}
   --reference FILE         training features for GET /drift (a run's reference.jsonl or run dir), or none
                            [default: reference.jsonl beside a local --model, if present]
   --drift-window N         GET /drift compares this many most recent predictions ${col(d.driftWindow)}

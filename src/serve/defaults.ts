@@ -39,6 +39,8 @@ const defaults = {
   predictionLogFlushMs: 1000,
   /** Records a prediction log holds before it drops (and counts) new ones. */
   predictionLogMaxBuffer: 10_000,
+  /** A prediction-log file past this size is renamed to FILE.1 (replacing the one before) and begun anew. */
+  predictionLogMaxBytes: 256 * 1024 * 1024,
   driftWindow: 1000,
   /** GET /drift recomputes its verdict at most this often (and only after new predictions); callers meanwhile share it. */
   driftRefreshMs: 1000,

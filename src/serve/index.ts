@@ -12,7 +12,7 @@ export type { ServeDefaults } from './defaults.js';
 export { loadModel, checkModelSource, modelRunName, runName, ModelSourceError } from './model-source.js';
 export type { LoadedModel } from './model-source.js';
 export { PredictionLog, FileSink, GcsSink, sinkFor } from './prediction-log.js';
-export type { PredictionLogOptions, PredictionLogStats, PredictionRecord, PredictionSink } from './prediction-log.js';
+export type { FileSinkFs, FileSinkOptions, PredictionLogOptions, PredictionLogStats, PredictionRecord, PredictionSink } from './prediction-log.js';
 export { ServeError } from './errors.js';
 export type { ErrorBody, OipErrorBody, ServeErrorCode } from './errors.js';
 export { jsonLineLogger } from './log.js';

@@ -81,6 +81,8 @@ export interface AppOptions {
   predictionLog?: string | PredictionSink | PredictionLog | null;
   /** Milliseconds between prediction-log flushes (when the app creates the log). Default in {@link SERVE_DEFAULTS}. */
   predictionLogFlushMs?: number;
+  /** A prediction-log file (a path given as predictionLog) is rotated to FILE.1 past this size; 0 never. Default in {@link SERVE_DEFAULTS}. */
+  predictionLogMaxBytes?: number;
   /** Structured log lines; default JSON lines on stderr; null for none. */
   logger?: Logger | null;
   /** Also export Node process metrics (CPU, memory, event loop) on /metrics. Default in {@link SERVE_DEFAULTS}. */
@@ -115,6 +117,7 @@ const APP_DEFAULTS = {
   retryAfterSeconds: D.retryAfterSeconds,
   predictionLog: null as AppOptions['predictionLog'],
   predictionLogFlushMs: D.predictionLogFlushMs,
+  predictionLogMaxBytes: D.predictionLogMaxBytes,
   processMetrics: D.processMetrics,
   driftReference: null as AppOptions['driftReference'],
   driftWindow: D.driftWindow,
@@ -165,6 +168,7 @@ export function checkAppOptions(options: AppOptions): CheckedAppOptions {
   expectInteger(o.discardMaxMs, 'options.discardMaxMs', 0, 3_600_000);
   expectInteger(o.retryAfterSeconds, 'options.retryAfterSeconds', 0, 86_400);
   expectInteger(o.predictionLogFlushMs, 'options.predictionLogFlushMs', 1, 3_600_000);
+  expectInteger(o.predictionLogMaxBytes, 'options.predictionLogMaxBytes', 0, 2 ** 50);
   expectBoolean(o.processMetrics, 'options.processMetrics');
   expectBoolean(o.eagerBatching, 'options.eagerBatching');
   expectInteger(o.driftWindow, 'options.driftWindow', 1, 1_000_000);

@@ -48,7 +48,7 @@ export function assemble(o: CheckedAppOptions): AppParts {
   });
   const drift = o.driftReference ? new DriftWindow({ reference: o.driftReference, size: o.driftWindow, refreshMs: o.driftRefreshMs, log }) : null;
   const recorder = new PredictionRecorder({
-    log: o.predictionLog, flushIntervalMs: o.predictionLogFlushMs, window: drift, maxBackground: o.maxQueue, metrics, logger: log,
+    log: o.predictionLog, flushIntervalMs: o.predictionLogFlushMs, maxBytes: o.predictionLogMaxBytes, window: drift, maxBackground: o.maxQueue, metrics, logger: log,
   });
   const uploads = new ByteBudget(o.maxQueue * o.maxBodyBytes);
   const pace = { graceMs: o.bodyGraceMs, minBytesPerSecond: o.minBodyBytesPerSecond };

@@ -3,7 +3,7 @@
 // buffer (dropping and counting when it is full); a timer hands the buffer to
 // the sink, one write at a time, so a slow or failing sink costs requests
 // nothing. close() stops the timer and flushes what is left.
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, rename, stat, truncate } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { expectInteger, invalid } from '../util/index.js';
 import { createStorage, gcsUploadBytes, isGsUri, parseGsUri } from '../cloud/index.js';
@@ -29,19 +29,80 @@ export interface PredictionSink {
   close?(): Promise<void>;
 }
 
-/** Appends to a local JSONL file, creating its folder on first use. */
+/** The file operations a FileSink makes (node:fs/promises'; tests inject failing ones). */
+export interface FileSinkFs {
+  appendFile(path: string, data: string): Promise<void>;
+  truncate(path: string, length: number): Promise<void>;
+  stat(path: string): Promise<{ size: number; isFile(): boolean }>;
+  mkdir(path: string, options: { recursive: true }): Promise<unknown>;
+  rename(from: string, to: string): Promise<void>;
+}
+
+export interface FileSinkOptions {
+  /**
+   * Before a write would take the file past this many bytes, it is renamed
+   * to PATH.1 (replacing the one before) and a new one begun. 0: never.
+   * Default in {@link SERVE_DEFAULTS}.
+   */
+  maxBytes?: number;
+  fs?: FileSinkFs;
+}
+
+const nodeFs: FileSinkFs = { appendFile, truncate, stat, mkdir, rename };
+
+/**
+ * Appends to a local JSONL file. Each write looks at the file first: a
+ * missing file (or folder, removed meanwhile) is created again; something
+ * that is not a regular file (a FIFO would block the write, and the
+ * process, for good) is refused. A write that fails part way (a full disk)
+ * is cut back to the length the file had, so the records, retried later,
+ * are on disk once and no line is torn.
+ */
 export class FileSink implements PredictionSink {
   readonly description: string;
-  private ready: Promise<unknown> | undefined;
+  private readonly maxBytes: number;
+  private readonly fs: FileSinkFs;
+  /** The length to cut the file back to before anything else, when a failed write could not be undone. */
+  private torn: number | undefined;
 
-  constructor(path: string) {
+  constructor(path: string, options: FileSinkOptions = {}) {
     this.description = resolve(path);
+    this.maxBytes = expectInteger(options.maxBytes ?? SERVE_DEFAULTS.predictionLogMaxBytes, 'predictionLog.maxBytes', 0);
+    this.fs = options.fs ?? nodeFs;
   }
 
   async write(lines: string): Promise<void> {
-    this.ready ??= mkdir(dirname(this.description), { recursive: true });
-    await this.ready;
-    await appendFile(this.description, lines);
+    const path = this.description;
+    const { fs } = this;
+    if (this.torn !== undefined) {
+      await fs.truncate(path, this.torn);
+      this.torn = undefined;
+    }
+    let size = await this.size();
+    if (this.maxBytes > 0 && size > 0 && size + Buffer.byteLength(lines) > this.maxBytes) {
+      await fs.rename(path, `${path}.1`);
+      size = 0;
+    }
+    try {
+      await fs.appendFile(path, lines);
+    } catch (error) {
+      // Nothing of this write may stay: the caller sends these records again.
+      await fs.truncate(path, size).catch(() => (this.torn = size));
+      throw error;
+    }
+  }
+
+  /** The file's length now: 0 for a missing one, whose folder is then made (again). */
+  private async size(): Promise<number> {
+    try {
+      const info = await this.fs.stat(this.description);
+      if (!info.isFile()) throw new Error(`${this.description} is not a regular file (a FIFO, device or folder): not writing to it`);
+      return info.size;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      await this.fs.mkdir(dirname(this.description), { recursive: true });
+      return 0;
+    }
   }
 }
 
@@ -69,10 +130,10 @@ export class GcsSink implements PredictionSink {
   }
 }
 
-/** A sink for a path or gs:// URI. */
-export function sinkFor(target: string): PredictionSink {
+/** A sink for a path or gs:// URI; `maxBytes` bounds a file's size (see FileSinkOptions). */
+export function sinkFor(target: string, options: { maxBytes?: number } = {}): PredictionSink {
   if (typeof target !== 'string' || target.length === 0) throw invalid('predictions', 'a file path or gs:// URI', target);
-  return isGsUri(target) ? new GcsSink(target) : new FileSink(target);
+  return isGsUri(target) ? new GcsSink(target) : new FileSink(target, options);
 }
 
 export interface PredictionLogOptions {

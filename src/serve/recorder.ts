@@ -17,6 +17,8 @@ export interface RecorderOptions {
   log: string | PredictionSink | PredictionLog | null | undefined;
   /** Flush interval of a log the recorder opens. */
   flushIntervalMs: number;
+  /** Size bound of a log file the recorder opens (0: none). */
+  maxBytes: number;
   /** The drift window that also gets each record, if any. */
   window: DriftWindow | null;
   /** Most drift-size decodes running at once; beyond, records are dropped and counted. */
@@ -96,7 +98,7 @@ export class PredictionRecorder {
 
 function openLog(target: string | PredictionSink, options: RecorderOptions): PredictionLog {
   const { metrics, logger } = options;
-  const sink = typeof target === 'string' ? sinkFor(target) : target;
+  const sink = typeof target === 'string' ? sinkFor(target, { maxBytes: options.maxBytes }) : target;
   return new PredictionLog(sink, {
     flushIntervalMs: options.flushIntervalMs,
     onWrite: (n) => metrics.logRecords.inc({ outcome: 'written' }, n),

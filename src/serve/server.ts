@@ -1,8 +1,9 @@
 // Listening: @hono/node-server around a TorchdogApp, the graceful stop that
-// Cloud Run's SIGTERM expects (stop accepting, answer what was admitted,
+// Cloud Run's SIGTERM expects (refuse new predictions, answer what was admitted,
 // flush the prediction log, then let the process end), and SIGHUP's reload.
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { serve } from '@hono/node-server';
 import { expectInteger, expectString, invalid } from '../util/index.js';
 import type { ShutdownResult, TorchdogApp } from './app.js';
@@ -46,6 +47,7 @@ export async function startServer(app: TorchdogApp, options: ServerOptions = {})
     s.once('listening', () => resolve(s));
     s.once('error', reject);
   });
+  server.on('request', closeOnlyAfterTheLast);
   const address = server.address() as AddressInfo;
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${shown}:${address.port}`;
@@ -73,9 +75,14 @@ export async function startServer(app: TorchdogApp, options: ServerOptions = {})
 
   function close(): Promise<ShutdownResult> {
     closing ??= (async () => {
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      // Still listening while the admitted predictions drain: what arrives
+      // meanwhile (a request already sent on a keep-alive connection, a
+      // connection not yet accepted) is answered 503 ERR_SHUTTING_DOWN with
+      // Connection: close. Closing the listener and the idle connections
+      // first would reset those: Node counts a connection whose request
+      // is not yet parsed as idle.
       const result = await app.shutdown({ timeoutMs });
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       // Answers of drained requests may still be streaming out; give them a
       // moment on their (now Connection: close) sockets, then cut the rest.
       let grace: NodeJS.Timeout | undefined;
@@ -94,4 +101,27 @@ export async function startServer(app: TorchdogApp, options: ServerOptions = {})
 
   log({ severity: 'INFO', message: `listening on ${url}`, url, port: address.port, host });
   return { url, port: address.port, host, close, closed };
+}
+
+const kReceived = Symbol('requests received on this socket');
+
+/**
+ * An answer says Connection: close (as every answer does while the service
+ * stops) only when it is the answer to the last request received on its
+ * connection: Node ends the socket after an answer that closes, so a
+ * pipelined request already sent behind it would never be answered (the
+ * client sees its connection reset). Its own answer closes the connection.
+ */
+function closeOnlyAfterTheLast(request: IncomingMessage, response: ServerResponse): void {
+  const socket = request.socket as Socket & { [kReceived]?: number };
+  const index = (socket[kReceived] = (socket[kReceived] ?? 0) + 1);
+  const writeHead = response.writeHead;
+  response.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse['writeHead']>) {
+    if (socket[kReceived] !== index) {
+      const headers = args.find((a) => typeof a === 'object' && a !== null && !Array.isArray(a)) as OutgoingHttpHeaders | undefined;
+      for (const key of Object.keys(headers ?? {})) if (key.toLowerCase() === 'connection') delete headers![key];
+      this.removeHeader('connection');
+    }
+    return writeHead.apply(this, args);
+  } as ServerResponse['writeHead'];
 }
