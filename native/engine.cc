@@ -623,9 +623,7 @@ void Engine::SetPrecision(const std::string& precision, const std::vector<NamedR
     // Checked now, so a bad calibration is refused here, not at the first forward.
     if (precision == "int8") {
       UseOnednnQuantizedEngine();
-      for (const auto& point : QuantizePoints()) {
-        if (!by_name.count(point)) throw std::invalid_argument("calibration: no range for activation '" + point + "'");
-      }
+      CheckRanges(by_name);
     }
     impl_->precision = precision;
     impl_->ranges = std::move(by_name);

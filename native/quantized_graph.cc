@@ -2,6 +2,7 @@
 
 #include <ATen/core/dispatch/Dispatcher.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -155,6 +156,18 @@ std::map<std::string, ActivationRange> ObserveActivations(const std::map<std::st
   return ranges;
 }
 
+void CheckRanges(const std::map<std::string, ActivationRange>& ranges) {
+  for (const auto& point : QuantizePoints()) {
+    auto found = ranges.find(point);
+    if (found == ranges.end()) throw std::invalid_argument("calibration: no range for activation '" + point + "'");
+    const auto& r = found->second;
+    if (!std::isfinite(r.min) || !std::isfinite(r.max) || r.min > r.max) {
+      throw std::invalid_argument("calibration: activation '" + point + "' has no usable range (min " +
+                                  std::to_string(r.min) + ", max " + std::to_string(r.max) + ")");
+    }
+  }
+}
+
 void UseOnednnQuantizedEngine() {
   auto& ctx = at::globalContext();
   if (ctx.qEngine() == at::QEngine::ONEDNN) return;
@@ -212,15 +225,7 @@ struct QuantizedResNet18::Impl {
 QuantizedResNet18::QuantizedResNet18(const std::map<std::string, torch::Tensor>& tensors,
                                      const std::map<std::string, ActivationRange>& ranges)
     : impl_(std::make_unique<Impl>()) {
-  for (const auto& point : QuantizePoints()) {
-    auto found = ranges.find(point);
-    if (found == ranges.end()) throw std::invalid_argument("calibration: no range for activation '" + point + "'");
-    const auto& r = found->second;
-    if (!std::isfinite(r.min) || !std::isfinite(r.max) || r.min > r.max) {
-      throw std::invalid_argument("calibration: activation '" + point + "' has no usable range (min " +
-                                  std::to_string(r.min) + ", max " + std::to_string(r.max) + ")");
-    }
-  }
+  CheckRanges(ranges);
   UseOnednnQuantizedEngine();
   c10::InferenceMode guard;
   auto& m = *impl_;

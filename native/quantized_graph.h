@@ -34,14 +34,17 @@ const std::vector<std::string>& QuantizePoints();
 std::map<std::string, ActivationRange> ObserveActivations(const std::map<std::string, torch::Tensor>& tensors,
                                                           const torch::Tensor& input);
 
+// Throws std::invalid_argument naming the first quantize point `ranges`
+// lacks, or whose range is not finite with min <= max.
+void CheckRanges(const std::map<std::string, ActivationRange>& ranges);
+
 // The process-wide quantized engine int8 needs; throws std::runtime_error
 // when this LibTorch build has no oneDNN quantized engine.
 void UseOnednnQuantizedEngine();
 
 class QuantizedResNet18 {
  public:
-  // `ranges` must hold every quantize point (std::invalid_argument naming the
-  // first missing or unusable one otherwise).
+  // `ranges` must pass CheckRanges.
   QuantizedResNet18(const std::map<std::string, torch::Tensor>& tensors,
                     const std::map<std::string, ActivationRange>& ranges);
   ~QuantizedResNet18();
