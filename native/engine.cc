@@ -146,6 +146,7 @@ struct Engine::Impl {
   bool use_inference_graph = true;
   bool graph_stale = true;
   c10::optional<torch::jit::Module> graph;
+  std::shared_ptr<Collectives> collectives;  // distributed training, else null
 
   torch::Tensor RunInferenceGraph(const torch::Tensor& input) {
     if (graph_stale || !graph) {
@@ -221,6 +222,7 @@ struct Engine::Impl {
       loss = torch::nn::functional::cross_entropy(logits, target);
     }
     loss.backward();
+    if (collectives) collectives->AverageGradients(model->parameters());
     optimizer->step();
     graph_stale = true;
     return {logits, loss};
@@ -577,6 +579,16 @@ void Engine::SetInferenceGraph(bool enabled) {
 void Engine::Seed(uint64_t seed) {
   std::lock_guard<std::mutex> lock(InitMutex());
   TranslateErrors([&] { torch::manual_seed(seed); });
+}
+
+void Engine::SetCollectives(std::shared_ptr<Collectives> collectives) { impl_->collectives = std::move(collectives); }
+
+void Engine::BroadcastTensors() {
+  if (!impl_->collectives) throw std::invalid_argument("broadcastTensors: the model is not in a process group");
+  std::vector<torch::Tensor> tensors;  // by name: the same order on every rank
+  for (const auto& item : impl_->tensors) tensors.push_back(item.second);
+  TranslateErrors([&] { impl_->collectives->Broadcast(tensors); });
+  impl_->graph_stale = true;
 }
 
 std::string Engine::Device() const { return impl_->device.str(); }

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "collectives.h"
+
 namespace torchdog {
 
 struct EngineOptions {
@@ -156,6 +158,12 @@ class Engine {
   StepTimeSplit ProfileTrainSteps(const ImageBatchView& images, const int32_t* labels, const Normalization& norm,
                                   int64_t steps);
   void Seed(uint64_t seed);
+  // Distributed training: with collectives, every training step averages
+  // the gradients over the ranks between backward and the optimizer step;
+  // null trains alone again.
+  void SetCollectives(std::shared_ptr<Collectives> collectives);
+  // Parameters and buffers from rank 0 to every rank (needs collectives).
+  void BroadcastTensors();
 
   std::string Device() const;
   int64_t ParameterCount() const;
