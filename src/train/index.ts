@@ -21,3 +21,5 @@ export { resolveConfig, parseOverrides, loadConfigFile, configToYaml, configKeys
 export type { TrainConfig } from './config.js';
 export { evaluate } from './evaluate.js';
 export type { Evaluation } from './evaluate.js';
+export { epochBatches, epochSteps, shardRange } from './distributed.js';
+export type { DistributedOptions } from './distributed.js';
