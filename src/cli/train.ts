@@ -79,7 +79,7 @@ async function commandConfig(file: string | undefined, resume: string | undefine
 function overrideHint(option: string, value: string | undefined): string {
   const keys = configKeysNamed(option);
   const example = (key: string) => `${key}=${value ?? 'VALUE'}`;
-  if (keys.length === 0) return "train's options are --config, --resume and --help; config keys are set as key=value (e.g. train.epochs=5), see 'torchdog train --help'";
+  if (keys.length === 0) return "train's options are --config, --resume, --help and the launcher's (--nproc, --nnodes, --node-rank, --master, --host, --timeout); config keys are set as key=value (e.g. train.epochs=5), see 'torchdog train --help'";
   return `config keys are set as key=value, without dashes: ${keys.map(example).join(' or ')}`;
 }
 
