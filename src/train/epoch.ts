@@ -73,12 +73,12 @@ export async function trainSteps(loop: EpochLoop): Promise<EpochSteps> {
     }
     const pending = model.trainStep(batch, batch.labels, config.data);
     next = plan.batch(step + 1);
-    const r = loop.cluster ? await loop.cluster.reduceStep(await pending, loop.signal) : { ...(await pending), stop: loop.signal?.aborted };
+    const r = loop.cluster ? await loop.cluster.reduceStep(await pending, loop.signal) : await pending;
     const seconds = (performance.now() - t0) / 1000;
     if (!Number.isFinite(r.loss)) throw new TrainError(`epoch ${epoch + 1} step ${step + 1}: loss is ${r.loss} (try a lower optim.lr)`);
     recordStep(loop, r, seconds);
     loop.emit(stepEvent(loop, plan.steps, r.loss));
-    if (r.stop && next) return { lr, interrupted: true };
+    if (('stop' in r ? r.stop : loop.signal?.aborted) && next) return { lr, interrupted: true };
   }
   return { lr, interrupted: false };
 }
