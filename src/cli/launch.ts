@@ -95,7 +95,8 @@ export function workerOptions(env: NodeJS.ProcessEnv = process.env): Distributed
   const timeout = Number(env.TORCHDOG_DIST_TIMEOUT ?? DEFAULT_TIMEOUT_S);
   return {
     rank: Number(env.RANK), worldSize: Number(env.WORLD_SIZE), masterAddr: env.MASTER_ADDR ?? '', masterPort: Number(env.MASTER_PORT),
-    host: env.TORCHDOG_GLOO_HOST ?? '', connectTimeout: timeout, opTimeout: timeout,
+    // Gloo binds this address, or else the interface PyTorch's GLOO_SOCKET_IFNAME names.
+    host: env.TORCHDOG_GLOO_HOST || undefined, interface: env.GLOO_SOCKET_IFNAME || undefined, connectTimeout: timeout, opTimeout: timeout,
   };
 }
 
