@@ -26,6 +26,7 @@
       'target_name': 'torchdog',
       'sources': [
         'native/addon.cc',
+        'native/distributed.cc',
         'native/engine.cc',
         'native/inference_graph.cc',
         'native/quantized_graph.cc',

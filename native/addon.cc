@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "distributed.h"
 #include "engine.h"
 #include "serial_executor.h"
 
@@ -431,6 +432,7 @@ class Settler {
 struct EngineSlot {
   std::unique_ptr<Engine> engine;
   std::string init_error;
+  std::shared_ptr<Collectives> collectives;  // joinProcessGroup's, shared with the engine
 
   Engine& Get() const {
     if (!engine) throw std::runtime_error("the model failed to initialise: " + init_error);
@@ -439,6 +441,7 @@ struct EngineSlot {
   void Free() {
     if (!engine) return;
     engine.reset();
+    collectives.reset();
     --live_engines;
   }
 };
@@ -482,6 +485,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                            InstanceMethod<&ModelWrap::RunTorchScript>("runTorchScript"),
                            InstanceMethod<&ModelWrap::SetPrecision>("setPrecision"),
                            InstanceMethod<&ModelWrap::ObserveActivations>("observeActivations"),
+                           InstanceMethod<&ModelWrap::JoinProcessGroup>("joinProcessGroup"),
+                           InstanceMethod<&ModelWrap::BroadcastTensors>("broadcastTensors"),
+                           InstanceMethod<&ModelWrap::AllReduceSum>("allReduceSum"),
+                           InstanceMethod<&ModelWrap::LeaveProcessGroup>("leaveProcessGroup"),
                            InstanceMethod<&ModelWrap::Ready>("ready"),
                            InstanceMethod<&ModelWrap::Dispose>("dispose"),
                            InstanceAccessor<&ModelWrap::GetDevice>("device"),
@@ -867,6 +874,73 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return Enqueue(env, "seed", [slot = slot_, seed] { slot->Get().Seed(seed); }, Undefined);
   }
 
+  // joinProcessGroup({rank, worldSize, masterAddr, masterPort, host, interface,
+  //     connectTimeout, opTimeout, setupTimeout (seconds), bucketBytes}) -> Promise<void>
+  //   Async; blocks the model's thread until every rank has joined (see
+  //   distributed.h). From then on trainStep averages gradients over the
+  //   ranks. Throws: TypeError/RangeError. Rejects (ERR_TORCHDOG_NATIVE)
+  //   when the rendezvous or Gloo fails, or the build has no distributed.
+  Napi::Value JoinProcessGroup(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckAlive(env, "joinProcessGroup");
+    auto obj = ExpectObject(env, info[0], "options");
+    ProcessGroupOptions o;
+    o.rank = ExpectInteger<int>(env, obj.Get("rank"), "options.rank");
+    o.world_size = ExpectInteger<int>(env, obj.Get("worldSize"), "options.worldSize");
+    o.master_addr = ExpectString(env, obj.Get("masterAddr"), "options.masterAddr");
+    o.master_port = ExpectInteger<uint16_t>(env, obj.Get("masterPort"), "options.masterPort");
+    o.host = ExpectString(env, obj.Get("host"), "options.host");
+    o.interface = ExpectString(env, obj.Get("interface"), "options.interface");
+    o.connect_timeout_s = ExpectNumber(env, obj.Get("connectTimeout"), "options.connectTimeout");
+    o.op_timeout_s = ExpectNumber(env, obj.Get("opTimeout"), "options.opTimeout");
+    o.setup_timeout_s = ExpectNumber(env, obj.Get("setupTimeout"), "options.setupTimeout");
+    o.bucket_bytes = ExpectInteger<int64_t>(env, obj.Get("bucketBytes"), "options.bucketBytes");
+    return Enqueue(env, "joinProcessGroup", [slot = slot_, o] {
+      Engine& engine = slot->Get();
+      slot->collectives = torchdog::JoinProcessGroup(o);
+      engine.SetCollectives(slot->collectives);
+    }, Undefined);
+  }
+
+  // broadcastTensors() -> Promise<void>: rank 0's parameters and buffers to every rank. Async.
+  Napi::Value BroadcastTensors(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckAlive(env, "broadcastTensors");
+    return Enqueue(env, "broadcastTensors", [slot = slot_] { slot->Get().BroadcastTensors(); }, Undefined);
+  }
+
+  // allReduceSum(values: Float64Array) -> Promise<Float64Array>: the element-wise sum over the ranks. Async.
+  Napi::Value AllReduceSum(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckAlive(env, "allReduceSum");
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+      ThrowType(env, "values: expected a Float64Array but received " + Describe(info[0]));
+    }
+    auto array = info[0].As<Napi::Float64Array>();
+    auto values = std::make_shared<std::vector<double>>(array.Data(), array.Data() + array.ElementLength());
+    return Enqueue(
+        env, "allReduceSum",
+        [slot = slot_, values] {
+          if (!slot->collectives) throw std::invalid_argument("allReduceSum: the model is not in a process group");
+          slot->collectives->AllReduceSum(*values);
+        },
+        [values](Napi::Env env) {
+          auto out = Napi::Float64Array::New(env, values->size());
+          std::copy(values->begin(), values->end(), out.Data());
+          return out;
+        });
+  }
+
+  // leaveProcessGroup() -> Promise<void>: trains alone again; closes the group's connections. Async.
+  Napi::Value LeaveProcessGroup(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckAlive(env, "leaveProcessGroup");
+    return Enqueue(env, "leaveProcessGroup", [slot = slot_] {
+      slot->Get().SetCollectives(nullptr);
+      slot->collectives.reset();
+    }, Undefined);
+  }
+
   // ready() -> Promise<void>: the engine's construction (the same promise
   //   every time). Rejects when the engine refused the options.
   Napi::Value Ready(const Napi::CallbackInfo& info) { return ready_ref_.Value(); }
@@ -940,6 +1014,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                 Napi::Env env = info.Env();
                 std::string problem = CheckDevice(ExpectString(env, info[0], "device"));
                 return problem.empty() ? env.Null() : Napi::String::New(env, problem);
+              }));
+  // distributedAvailable() -> null | string (why this build cannot join a process group). Sync.
+  exports.Set("distributedAvailable", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                std::string problem = DistributedAvailable();
+                return problem.empty() ? info.Env().Null() : Napi::String::New(info.Env(), problem);
               }));
   // liveCounts() -> {engines, executors}: engines built and not yet freed,
   //   executor threads running, in this process. Sync; for leak tests.

@@ -152,6 +152,7 @@ struct Engine::Impl {
   std::map<std::string, ActivationRange> ranges;
   std::unique_ptr<QuantizedResNet18> int8_graph;
   c10::optional<torch::jit::Module> bf16_graph;
+  std::shared_ptr<Collectives> collectives;  // distributed training, else null
 
   torch::Tensor RunInferenceGraph(const torch::Tensor& input) {
     if (graph_stale || !graph) {
@@ -248,6 +249,7 @@ struct Engine::Impl {
       loss = torch::nn::functional::cross_entropy(logits, target);
     }
     loss.backward();
+    if (collectives) collectives->AverageGradients(model->parameters());
     optimizer->step();
     graph_stale = true;
     return {logits, loss};
@@ -641,6 +643,16 @@ std::vector<NamedRange> Engine::ObserveActivations(const ImageBatchView& images,
     for (const auto& point : QuantizePoints()) out.push_back({point, observed.at(point).min, observed.at(point).max});
     return out;
   });
+}
+
+void Engine::SetCollectives(std::shared_ptr<Collectives> collectives) { impl_->collectives = std::move(collectives); }
+
+void Engine::BroadcastTensors() {
+  if (!impl_->collectives) throw std::invalid_argument("broadcastTensors: the model is not in a process group");
+  std::vector<torch::Tensor> tensors;  // by name: the same order on every rank
+  for (const auto& item : impl_->tensors) tensors.push_back(item.second);
+  TranslateErrors([&] { impl_->collectives->Broadcast(tensors); });
+  impl_->graph_stale = true;
 }
 
 std::string Engine::Device() const { return impl_->device.str(); }

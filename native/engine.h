@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "collectives.h"
+
 namespace torchdog {
 
 struct EngineOptions {
@@ -172,6 +174,12 @@ class Engine {
   // The float32 network's range at each quantize point on this batch, for
   // calibration: the caller widens them over its calibration images.
   std::vector<NamedRange> ObserveActivations(const ImageBatchView& images, const Normalization& norm);
+  // Distributed training: with collectives, every training step averages
+  // the gradients over the ranks between backward and the optimizer step;
+  // null trains alone again.
+  void SetCollectives(std::shared_ptr<Collectives> collectives);
+  // Parameters and buffers from rank 0 to every rank (needs collectives).
+  void BroadcastTensors();
 
   std::string Device() const;
   int64_t ParameterCount() const;

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   libtorch-dev libopenblas0-pthread   # LibTorch 1.13 (CPU) and a threaded BLAS
+  libgloo-dev                         # gloo headers: distributed training (c10d over Gloo)
   cmake g++ make ccache python3       # the native build (python3 for node-gyp)
   ca-certificates git
 )

@@ -173,6 +173,19 @@ export interface NativeModel {
   /** The float32 network's range at each int8 quantize point on this batch. */
   observeActivations(images: NativeImageBatch, normalization: NativeNormalization): Promise<NativeActivationRange[]>;
   /**
+   * Joins a distributed job (c10d TCPStore + ProcessGroupGloo); resolves once
+   * every rank has. From then on trainStep averages gradients over the ranks
+   * before the optimizer step. Rejects ERR_TORCHDOG_NATIVE when the
+   * rendezvous times out, Gloo cannot connect, or the build has no
+   * distributed training (distributedAvailable()).
+   */
+  joinProcessGroup(options: NativeProcessGroupOptions): Promise<void>;
+  /** Rank 0's parameters and buffers to every rank (rejects outside a group). */
+  broadcastTensors(): Promise<void>;
+  /** The element-wise sum over the ranks (rejects outside a group). */
+  allReduceSum(values: Float64Array): Promise<Float64Array>;
+  leaveProcessGroup(): Promise<void>;
+  /**
    * Marks the handle disposed at once (later calls throw); the operation
    * running completes, the ones queued and not started reject with
    * "Model.<method>: the model was disposed before this operation ran"
@@ -189,6 +202,20 @@ export interface NativeModel {
   readonly disposed: boolean;
 }
 
+/** Timeouts in seconds; host is the local address Gloo binds ('' = use `interface`). */
+export interface NativeProcessGroupOptions {
+  rank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+  host: string;
+  interface: string;
+  connectTimeout: number;
+  opTimeout: number;
+  setupTimeout: number;
+  bucketBytes: number;
+}
+
 export interface NativeAddon {
   Model: new (options: NativeModelOptions) => NativeModel;
   cudaAvailable(): boolean;
@@ -200,6 +227,8 @@ export interface NativeAddon {
   setTf32(allowed: boolean): void;
   /** null when usable, else a message saying why not. */
   checkDevice(device: string): string | null;
+  /** null when this build can join a process group, else why not. */
+  distributedAvailable(): string | null;
   /** Engines built and not yet freed, and model threads running, in this process (for leak tests). */
   liveCounts(): { engines: number; executors: number };
 }

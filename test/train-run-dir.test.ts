@@ -103,12 +103,14 @@ test('--resume checks state.json before writing anything, and against the data i
   });
   assert.equal(await readFile(join(first.run_dir, 'config.yaml'), 'utf8'), configBefore, 'config.yaml is not rewritten');
 
-  // 16 training images: 4 steps of 4, but 1 step of 32, so step 2 does not exist.
-  await writeFile(statePath, state);
+  // A position past the end of this data (more images done than the 16 there): the data changed.
+  // (A mid-epoch position is the images done, so another batch size or --nproc goes on from it.)
+  await writeFile(statePath, state.replace(/"count": \d+/, '"count": 40'));
   await assert.rejects(
-    train(await resumeConfig(first.run_dir, parseOverrides(['train.batch_size=32'])), { resume: first.run_dir }),
-    new RegExp(`${statePath.replace(/[.]/g, '\\.')}: field 'step' is 2, but an epoch of this data has 1 step\\(s\\) \\(did data\\.root or train\\.batch_size change\\?\\)$`),
+    train(await resumeConfig(first.run_dir, {}), { resume: first.run_dir }),
+    new RegExp(`${statePath.replace(/[.]/g, '\\.')}: field 'step' is 2, but an epoch of this data has 2 step\\(s\\) \\(did data\\.root or train\\.batch_size change\\?\\)$`),
   );
+  await writeFile(statePath, state);
 
   const resumed = await train(await resumeConfig(first.run_dir, {}), { resume: first.run_dir });
   assert.equal(resumed.epochs, 2);

@@ -10,6 +10,7 @@ import {
 } from '../train/index.js';
 import { isDirectory, pathExists } from '../util/index.js';
 import { clock, ProgressBar, type ProgressStream } from './progress.js';
+import { exitWithLauncher, launch, LAUNCH_OPTIONS, workerOptions } from './launch.js';
 import { TRAIN_USAGE } from './usage.js';
 import { UsageError } from './errors.js';
 import { parseFlags } from './flags.js';
@@ -29,6 +30,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       config: { type: 'string', short: 'c' },
       resume: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      ...LAUNCH_OPTIONS,
     },
   }, overrideHint);
   if (values.help) {
@@ -36,23 +38,28 @@ export async function trainCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const config = await commandConfig(values.config, values.resume, parseOverrides(positionals));
+  const worker = workerOptions();
   const progress = new TrainProgress(process.stderr, config.train.log_every);
-  if (!values.resume) progress.line(`config: ${shownPath(values.config ?? DEFAULT_CONFIG_FILE)}`);
-  await provideDemoData(config, progress);
+  if (!values.resume && !worker) progress.line(`config: ${shownPath(values.config ?? DEFAULT_CONFIG_FILE)}`);
+  if (!worker) await provideDemoData(config, progress);
+  if (worker) exitWithLauncher();
+  else if (Object.keys(LAUNCH_OPTIONS).some((flag) => flag in values)) return launch(argv, values);
+  const quiet = worker !== null && worker.rank !== 0;
 
   // First Ctrl-C: finish the step, write a consistent checkpoint, stop.
   // Second: leave at once (checkpoints are written atomically anyway).
   const controller = new AbortController();
   const onSignal = () => {
     if (controller.signal.aborted) process.exit(130);
-    progress.line('stopping after this step (Ctrl-C again to quit now)…');
+    if (!quiet) progress.line('stopping after this step (Ctrl-C again to quit now)…');
     controller.abort();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const summary = await train(config, { resume: values.resume, signal: controller.signal, onEvent: (e) => progress.render(e) });
-    process.stdout.write(JSON.stringify(summary) + '\n');
+    const onEvent = quiet ? undefined : (e: TrainEvent) => progress.render(e);
+    const summary = await train(config, { resume: values.resume, signal: controller.signal, onEvent, distributed: worker ?? undefined });
+    if (!quiet) process.stdout.write(JSON.stringify(summary) + '\n');
     return summary.interrupted ? 130 : 0;
   } finally {
     process.off('SIGINT', onSignal);
@@ -72,7 +79,7 @@ async function commandConfig(file: string | undefined, resume: string | undefine
 function overrideHint(option: string, value: string | undefined): string {
   const keys = configKeysNamed(option);
   const example = (key: string) => `${key}=${value ?? 'VALUE'}`;
-  if (keys.length === 0) return "train's options are --config, --resume and --help; config keys are set as key=value (e.g. train.epochs=5), see 'torchdog train --help'";
+  if (keys.length === 0) return "train's options are --config, --resume, --help and the launcher's (--nproc, --nnodes, --node-rank, --master, --host, --timeout); config keys are set as key=value (e.g. train.epochs=5), see 'torchdog train --help'";
   return `config keys are set as key=value, without dashes: ${keys.map(example).join(' or ')}`;
 }
 

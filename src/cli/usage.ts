@@ -38,7 +38,7 @@ Options:
   --help, -h           show this help
 `;
 
-export const TRAIN_USAGE = `Usage: torchdog train [--config FILE] [--resume RUN_DIR] [key=value ...]
+export const TRAIN_USAGE = `Usage: torchdog train [--config FILE] [--resume RUN_DIR] [--nproc N [--nnodes M --node-rank R --master HOST:PORT]] [key=value ...]
 
 Trains ResNet18 on an ImageFolder (DATA/train/<class>/*.jpg, optional DATA/test/).
 Progress goes to stderr (a bar on a terminal; otherwise a line every
@@ -50,6 +50,11 @@ first use (a folder of your own at that path is used as it is).
 Options:
   --config, -c FILE    YAML config              [default: the package's configs/default.yaml]
   --resume RUN_DIR     continue a run (weights, optimizer state, epoch and step)
+  --nproc N            train as N worker processes on this machine (batch_size and threads are per worker)
+  --nnodes M --node-rank R --master HOST:PORT
+                       one job over M machines: the same command on each (docs/distributed.md)
+  --host ADDR          this machine's address for the other ranks  [default: the one routing to --master]
+  --timeout S          rendezvous and collective timeout, seconds  [default: 300]
   key=value            dotted overrides, e.g. train.epochs=5 optim.lr=3e-4 data.root=data/hotdog
   --help, -h           show this help
 

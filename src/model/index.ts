@@ -13,3 +13,5 @@ export {
 export type { Checkpoint, CheckpointInfo } from './checkpoint.js';
 export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors, SafetensorsError, DTYPE_SIZES, MAX_SAFETENSORS_BYTES } from './safetensors.js';
 export type { Tensor, SafetensorsContent, Dtype, ReadSafetensorsOptions } from './safetensors.js';
+export { distributedAvailable } from './process-group.js';
+export type { ProcessGroupOptions } from './process-group.js';

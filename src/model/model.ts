@@ -14,6 +14,7 @@ import {
   invalid,
   withoutUndefined,
 } from '../util/index.js';
+import { checkProcessGroupOptions, checkReduceValues, type ProcessGroupOptions } from './process-group.js';
 import type { Tensor } from './safetensors.js';
 
 export interface ModelOptions {
@@ -313,6 +314,33 @@ export class Model {
   observeActivations(images: ImageBatch, normalization: Normalization): Promise<ActivationRange[]> {
     this.#alive('observeActivations');
     return this.#run(this.#native.observeActivations(checkImages(images), checkNormalization(normalization)));
+  }
+
+  /**
+   * Joins a distributed job (process-group.ts); resolves once every rank has.
+   * From then on trainStep averages the gradients over the ranks before the
+   * optimizer step. Every rank must make the same collective calls in order.
+   */
+  joinProcessGroup(options: ProcessGroupOptions): Promise<void> {
+    this.#alive('joinProcessGroup');
+    return this.#run(this.#native.joinProcessGroup(checkProcessGroupOptions(options)));
+  }
+
+  /** Rank 0's parameters and buffers to every rank. */
+  broadcastTensors(): Promise<void> {
+    this.#alive('broadcastTensors');
+    return this.#run(this.#native.broadcastTensors());
+  }
+
+  /** The element-wise sum of `values` over the ranks. */
+  async allReduceSum(values: readonly number[]): Promise<number[]> {
+    this.#alive('allReduceSum');
+    return [...(await this.#run(this.#native.allReduceSum(checkReduceValues(values))))];
+  }
+
+  leaveProcessGroup(): Promise<void> {
+    this.#alive('leaveProcessGroup');
+    return this.#run(this.#native.leaveProcessGroup());
   }
 
   /** Lets the running operation finish, rejects the queued ones, frees the engine. Idempotent. */

@@ -2,10 +2,11 @@
 // run continues mid-epoch exactly), then validation, the epoch's metrics, the
 // best checkpoint and the resumable state. Everything random is derived from
 // (seed, epoch, step), never from how many steps this process has run.
-import { batchIndices, makeBatch, type Batch, type DecodedSet } from '../data/index.js';
+import { makeBatch, type Batch, type DecodedSet } from '../data/index.js';
 import type { Model } from '../model/index.js';
 import { Random, deriveSeed } from '../util/index.js';
 import type { TrainConfig } from './config.js';
+import { epochBatches, type Cluster } from './distributed.js';
 import { TrainError } from './errors.js';
 import { evaluate, type Evaluation } from './evaluate.js';
 import type { EpochMetrics, TrainEventListener } from './events.js';
@@ -28,6 +29,8 @@ export interface EpochLoop {
   readonly speed: { images: number; seconds: number };
   /** The optimizer's learning rate, set again only when the schedule moves it. */
   appliedLr: number;
+  /** This process's place in a distributed job (distributed.ts); absent alone. */
+  readonly cluster?: Cluster;
 }
 
 export interface EpochSteps {
@@ -42,7 +45,7 @@ function epochPlan(loop: EpochLoop, epoch: number) {
   const { config, trainSet } = loop;
   const seed = config.train.seed;
   const order = new Random(deriveSeed(seed, epoch, 1)).shuffle([...trainSet.samples.keys()]);
-  const batches = batchIndices(order, config.train.batch_size);
+  const batches = loop.cluster ? loop.cluster.batches(order, loop.run.state, config.train.batch_size) : epochBatches(order, loop.run.state, config.train.batch_size);
   const a = config.train.augment;
   const options = { hflip: a.hflip, cropScale: a.crop_scale, cropRatio: a.crop_ratio };
   const batch = (step: number): Batch | null =>
@@ -70,12 +73,12 @@ export async function trainSteps(loop: EpochLoop): Promise<EpochSteps> {
     }
     const pending = model.trainStep(batch, batch.labels, config.data);
     next = plan.batch(step + 1);
-    const r = await pending;
+    const r = loop.cluster ? await loop.cluster.reduceStep(await pending, loop.signal) : await pending;
     const seconds = (performance.now() - t0) / 1000;
     if (!Number.isFinite(r.loss)) throw new TrainError(`epoch ${epoch + 1} step ${step + 1}: loss is ${r.loss} (try a lower optim.lr)`);
     recordStep(loop, r, seconds);
     loop.emit(stepEvent(loop, plan.steps, r.loss));
-    if (loop.signal?.aborted && next) return { lr, interrupted: true };
+    if (('stop' in r ? r.stop : loop.signal?.aborted) && next) return { lr, interrupted: true };
   }
   return { lr, interrupted: false };
 }
@@ -107,9 +110,8 @@ function stepEvent(loop: EpochLoop, steps: number, loss: number) {
 export async function endEpoch(loop: EpochLoop, lr: number): Promise<void> {
   const { config, model, run, valSet } = loop;
   const state = run.state;
-  const val = valSet.samples.length
-    ? await evaluate(model, valSet, { batchSize: config.train.batch_size, normalization: config.data, classes: loop.classes })
-    : null;
+  const options = { batchSize: config.train.batch_size, normalization: config.data, classes: loop.classes };
+  const val = valSet.samples.length ? await (loop.cluster ? loop.cluster.evaluate(valSet, options) : evaluate(model, valSet, options)) : null;
   const metrics = epochMetrics(state, val, lr);
   state.history.push(metrics);
   state.partial = { loss_sum: 0, correct: 0, count: 0, seconds: 0 };

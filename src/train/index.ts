@@ -23,3 +23,5 @@ export { evaluate } from './evaluate.js';
 export type { Evaluation } from './evaluate.js';
 export { calibrateCheckpoint, sampleSet, calibrationFields } from './calibrate.js';
 export type { CalibrateOptions, CalibrationSummary } from './calibrate.js';
+export { epochBatches, epochSteps, shardRange } from './distributed.js';
+export type { DistributedOptions } from './distributed.js';

@@ -117,6 +117,8 @@ export class RunDirectory {
     private readonly info: CheckpointInfo,
     private readonly optimizerName: string,
     private readonly emit: TrainEventListener,
+    /** false on the ranks of a distributed job other than 0: they follow the run in memory and write nothing. */
+    private readonly writes = true,
   ) {
     this.metricsLines = state.history.length;
   }
@@ -161,6 +163,11 @@ export class RunDirectory {
     return new RunDirectory(path, dir.state, false, dir.info, dir.optimizerName, emit);
   }
 
+  /** A distributed job's run as a rank other than 0 sees it: the state, in memory only. */
+  static follower(config: TrainConfig, classes: string[], emit: TrainEventListener): RunDirectory {
+    return new RunDirectory('', freshState(), false, checkpointInfo(config, classes), config.optim.name, emit, false);
+  }
+
   /**
    * An earlier run, checked and loaded into `model`: state.json (field by
    * field), the checkpoint it names (finishing a commit a kill interrupted,
@@ -168,12 +175,17 @@ export class RunDirectory {
    * the weights and the optimizer state, each refused unless it is complete
    * and this run's. `model` must have its optimizer set (config.optim).
    */
-  static async resume(runDir: string, config: TrainConfig, classes: string[], model: Model, emit: TrainEventListener): Promise<RunDirectory> {
+  static async resume(runDir: string, config: TrainConfig, classes: string[], model: Model, emit: TrainEventListener, follower = false): Promise<RunDirectory> {
     const path = await followLinks(resolve(runDir));
     await assertRunDirectory(path, runDir);
     const file = join(path, STATE_FILE);
     const state = parseRunState(await readFile(file, 'utf8'), file);
-    const run = new RunDirectory(path, state, true, checkpointInfo(config, classes), config.optim.name, emit);
+    const run = new RunDirectory(path, state, true, checkpointInfo(config, classes), config.optim.name, emit, !follower);
+    if (follower) {
+      // Rank 0 has settled the directory before the others read it (train's resumeRun).
+      await run.restore(model, config);
+      return run;
+    }
     await sweepOutput(dirname(path), null);
     await run.removeTemporaryFiles();
     await run.settle(state.generation);
@@ -199,6 +211,7 @@ export class RunDirectory {
 
   /** Replaces `name` in the run directory atomically. */
   async write(name: string, content: FileContent): Promise<void> {
+    if (!this.writes) return;
     await writeFileAtomic(join(this.path, name), content);
   }
 
@@ -210,6 +223,10 @@ export class RunDirectory {
    */
   async commit(model: Model, best: EpochMetrics | null): Promise<void> {
     const generation = this.state.generation + 1;
+    if (!this.writes) {
+      this.state.generation = generation;
+      return;
+    }
     await this.writeCheckpointFiles(model, generation, best, (file) => pendingName(file, generation));
     await syncFolder(this.path);
     await this.write(STATE_FILE, serializeRunState({ ...this.state, generation }));

@@ -11,6 +11,7 @@ import { checkTensorValues, createModel, readSafetensors, type Model } from '../
 import { mapLimit } from '../util/index.js';
 import { calibrateRun } from './calibrate.js';
 import { configToYaml, type TrainConfig } from './config.js';
+import { Cluster, epochSteps, stopRequested, type DistributedOptions } from './distributed.js';
 import { endEpoch, trainSteps, type EpochLoop } from './epoch.js';
 import { TrainError } from './errors.js';
 import type { TrainEventListener } from './events.js';
@@ -55,6 +56,8 @@ export interface TrainOptions {
   onEvent?: TrainEventListener;
   /** Cloud Storage client settings for output.gcs (e.g. an emulator's endpoint). */
   gcs?: GcsClientOptions;
+  /** Train as one rank of a distributed job (distributed.ts, docs/distributed.md). */
+  distributed?: DistributedOptions;
 }
 
 interface TrainData {
@@ -75,27 +78,42 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
   const model = await createModel({ numClasses: folder.classes.length, device: config.train.device, seed: config.train.seed, threads: config.train.threads });
   try {
     await configureTraining(model, config);
+    const cluster = options.distributed ? await Cluster.join(model, options.distributed) : undefined;
     // A resumed run is checked and loaded, a new run's name found free, before minutes of decoding.
-    const resumed = options.resume ? await RunDirectory.resume(options.resume, config, folder.classes, model, emit) : null;
-    const newPath = resumed ? null : await RunDirectory.newPath(config);
+    const resumed = options.resume ? await resumeRun(options.resume, config, folder.classes, model, emit, cluster) : null;
+    const newPath = resumed || cluster?.leader === false ? null : await RunDirectory.newPath(config);
     const data = await decodeData(folder, config, emit);
-    const stepsPerEpoch = Math.ceil(data.trainSet.samples.length / config.train.batch_size);
+    const stepsPerEpoch = epochSteps(data.trainSet.samples.length, resumed?.state ?? null, config.train.batch_size, cluster?.worldSize);
     let run: RunDirectory;
     if (resumed) {
       await resumed.continueOn(config, { stepsPerEpoch, classes: folder.classes.length });
       run = resumed;
     } else {
-      run = await createRun(newPath!, config, data, model, emit);
+      run = newPath ? await createRun(newPath, config, data, model, emit) : RunDirectory.follower(config, folder.classes, emit);
     }
-    const loop = startLoop(config, model, run, data, emit, options.signal);
+    if (cluster) await model.broadcastTensors();
+    const loop = startLoop(config, model, run, data, emit, options.signal, cluster);
     const interrupted = await trainEpochs(loop);
     await writeReport(run, config, data, model);
-    const int8 = interrupted ? {} : await calibrateRun(run.path, data.trainSet, data.valSet, { threads: config.train.threads, seed: config.train.seed });
-    const upload = interrupted ? {} : await uploadIfAsked(run, config, options.gcs, emit);
+    const leads = cluster?.leader !== false;
+    const int8 = interrupted || !leads ? {} : await calibrateRun(run.path, data.trainSet, data.valSet, { threads: config.train.threads, seed: config.train.seed });
+    const upload = interrupted || !leads ? {} : await uploadIfAsked(run, config, options.gcs, emit);
     return { ...upload, ...summarize(run, data, model, { ...loop.speed, started }, interrupted), ...int8 };
   } finally {
     await model.dispose();
   }
+}
+
+/** In a job, rank 0 settles the run directory (finishing or dropping a commit) before the other ranks read it. */
+async function resumeRun(path: string, config: TrainConfig, classes: string[], model: Model, emit: TrainEventListener, cluster: Cluster | undefined): Promise<RunDirectory> {
+  if (!cluster) return RunDirectory.resume(path, config, classes, model, emit);
+  if (cluster.leader) {
+    const run = await RunDirectory.resume(path, config, classes, model, emit);
+    await cluster.barrier();
+    return run;
+  }
+  await cluster.barrier();
+  return RunDirectory.resume(path, config, classes, model, emit, true);
 }
 
 async function scanData(config: TrainConfig, emit: TrainEventListener): Promise<ImageFolder> {
@@ -139,8 +157,8 @@ async function createRun(path: string, config: TrainConfig, data: TrainData, mod
   return RunDirectory.create(path, { config, classes: data.folder.classes, reference }, model, emit);
 }
 
-function startLoop(config: TrainConfig, model: Model, run: RunDirectory, data: TrainData, emit: TrainEventListener, signal: AbortSignal | undefined): EpochLoop {
-  const stepsPerEpoch = Math.ceil(data.trainSet.samples.length / config.train.batch_size);
+function startLoop(config: TrainConfig, model: Model, run: RunDirectory, data: TrainData, emit: TrainEventListener, signal: AbortSignal | undefined, cluster: Cluster | undefined): EpochLoop {
+  const stepsPerEpoch = epochSteps(data.trainSet.samples.length, run.state, config.train.batch_size, cluster?.worldSize);
   const { epoch, step } = run.state;
   emit({
     type: 'run-started', runDir: run.path, resumed: run.resumed ? { epoch: epoch + 1, step } : null, epochs: config.train.epochs, stepsPerEpoch,
@@ -148,13 +166,13 @@ function startLoop(config: TrainConfig, model: Model, run: RunDirectory, data: T
   });
   return {
     config, model, run, trainSet: data.trainSet, valSet: data.valSet, classes: data.folder.classes.length, emit, signal,
-    speed: { images: 0, seconds: 0 }, appliedLr: NaN,
+    speed: { images: 0, seconds: 0 }, appliedLr: NaN, cluster,
   };
 }
 
 /** Runs epochs until the last, early stopping, or the signal; true when the signal stopped the run. */
 async function trainEpochs(loop: EpochLoop): Promise<boolean> {
-  const { run, config, signal } = loop;
+  const { run, config } = loop;
   const more = () => run.state.epoch < config.train.epochs && !run.state.finished;
   while (more()) {
     const { lr, interrupted } = await trainSteps(loop);
@@ -163,7 +181,7 @@ async function trainEpochs(loop: EpochLoop): Promise<boolean> {
       return stopped(loop);
     }
     await endEpoch(loop, lr); // commits the epoch
-    if (signal?.aborted && more()) return stopped(loop);
+    if ((await stopRequested(loop)) && more()) return stopped(loop);
   }
   return false;
 }
