@@ -129,8 +129,9 @@ export class TrainProgress {
 export function describe(event: Exclude<TrainEvent, StepEvent>): string | null {
   switch (event.type) {
     case 'data': {
-      const held = event.valSource === 'test' ? 'test/' : event.valSource === 'split' ? `${event.valFraction} held out` : 'no validation';
-      return `data: ${event.root}: ${event.classes.length} classes (${event.classes.join(', ')}), ${event.train} train / ${event.val} val images (${held})`;
+      const held = event.valSource === 'split' ? `${event.valFraction} of train/ held out` : 'no validation';
+      const test = event.test > 0 ? ` / ${event.test} test images (test/, evaluated at the end)` : '';
+      return `data: ${event.root}: ${event.classes.length} classes (${event.classes.join(', ')}), ${event.train} train / ${event.val} val images (${held})${test}`;
     }
     case 'pretrained':
       return `pretrained: loaded ${event.loaded} tensors from ${event.path}` + (event.fresh.length ? `; kept fresh: ${event.fresh.join(', ')}` : '');

@@ -41,7 +41,9 @@ export const TRAIN_USAGE = `Usage: torchdog train [--config FILE] [--resume RUN_
 Trains ResNet18 on an ImageFolder (DATA/train/<class>/*.jpg, optional DATA/test/).
 Progress goes to stderr (a bar on a terminal; otherwise a line every
 train.log_every steps and one per epoch); the last stdout line is a JSON
-summary with run_dir, epochs, best_val_acc, val_acc and train_img_per_s.
+summary with run_dir, epochs, best_val_acc and val_acc (on data.val_fraction held
+out of train/, which chooses the best epoch), test_acc (test/, evaluated once with
+the best weights) and train_img_per_s.
 The default data.root, data/demo, is the embedded demo set: generated there on
 first use (a folder of your own at that path is used as it is).
 

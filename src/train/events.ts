@@ -13,9 +13,11 @@ export interface DataEvent {
   classes: string[];
   train: number;
   val: number;
-  /** Where validation images come from: test/, a held-out `valFraction` of train/, or nowhere. */
-  valSource: 'test' | 'split' | 'none';
+  /** Where validation images come from: a held-out `valFraction` of train/, or nowhere (valFraction 0). */
+  valSource: 'split' | 'none';
   valFraction: number;
+  /** test/'s images: evaluated once at the end with the best weights, never chosen on. */
+  test: number;
 }
 
 /** `model.pretrained` was loaded: tensors that matched by name and shape, and those kept fresh. */

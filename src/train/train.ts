@@ -7,11 +7,12 @@ import type { GcsClientOptions } from '../cloud/index.js';
 import { decodeSet, scanImageFolder, type DecodedSet, type ImageFolder } from '../data/index.js';
 import { driftFeatures, DRIFT_IMAGE_SIZE } from '../drift/index.js';
 import { decodeImage } from '../image/index.js';
-import { checkTensorValues, createModel, readSafetensors, type Model } from '../model/index.js';
+import { checkTensorValues, createModel, loadWeights, readCheckpoint, readSafetensors, type Model } from '../model/index.js';
 import { mapLimit } from '../util/index.js';
 import { configToYaml, type TrainConfig } from './config.js';
 import { endEpoch, trainSteps, type EpochLoop } from './epoch.js';
 import { TrainError } from './errors.js';
+import { evaluate, type Evaluation } from './evaluate.js';
 import type { TrainEventListener } from './events.js';
 import { renderReport } from './report.js';
 import { RunDirectory } from './run-dir.js';
@@ -21,15 +22,20 @@ export interface TrainSummary {
   run_dir: string;
   epochs: number;
   best_epoch: number | null;
+  /** Validation (held out of train/): what chose the best epoch. */
   best_val_acc: number | null;
   val_acc: number | null;
   val_loss: number | null;
+  /** test/ evaluated once, with the best epoch's weights, after the run finished; null without test/ (or when interrupted). */
+  test_acc: number | null;
+  test_loss: number | null;
   train_loss: number | null;
   train_img_per_s: number;
   seconds: number;
   classes: string[];
   n_train: number;
   n_val: number;
+  n_test: number;
   skipped_images: number;
   stopped_early: boolean;
   interrupted: boolean;
@@ -84,9 +90,10 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
     }
     const loop = startLoop(config, model, run, data, emit, options.signal);
     const interrupted = await trainEpochs(loop);
-    await writeReport(run, config, data, model);
+    const test = interrupted ? null : await testBest(run, folder, config, model, emit);
+    await writeReport(run, config, data, model, test);
     const upload = interrupted ? {} : await uploadIfAsked(run, config, options.gcs, emit);
-    return { ...upload, ...summarize(run, data, model, { ...loop.speed, started }, interrupted) };
+    return { ...upload, ...summarize(run, data, model, { ...loop.speed, started }, interrupted, test) };
   } finally {
     await model.dispose();
   }
@@ -96,17 +103,21 @@ async function scanData(config: TrainConfig, emit: TrainEventListener): Promise<
   const folder = await scanImageFolder(config.data.root, { valFraction: config.data.val_fraction, seed: config.train.seed });
   emit({
     type: 'data', root: folder.root, classes: folder.classes, train: folder.train.length, val: folder.val.length,
-    valSource: folder.valSource, valFraction: config.data.val_fraction,
+    valSource: folder.valSource, valFraction: config.data.val_fraction, test: folder.test.length,
   });
   return folder;
 }
 
-async function decodeData(folder: ImageFolder, config: TrainConfig, emit: TrainEventListener): Promise<TrainData> {
-  const options = {
+function decodeOptions(config: TrainConfig, emit: TrainEventListener) {
+  return {
     size: config.data.image_size, workers: config.data.workers, strict: config.data.strict,
     onSkip: (path: string, message: string) =>
       emit({ type: 'warning', code: 'image-skipped', path, message: `skipping unreadable image ${path}: ${message}` }),
   };
+}
+
+async function decodeData(folder: ImageFolder, config: TrainConfig, emit: TrainEventListener): Promise<TrainData> {
+  const options = decodeOptions(config, emit);
   const trainSet = await decodeSet(folder.train, options);
   const valSet = await decodeSet(folder.val, options);
   if (trainSet.samples.length === 0) throw new TrainError(`${folder.root}: no readable training images`);
@@ -191,7 +202,21 @@ async function referenceLines(train: DecodedSet, classes: string[], workers: num
   return lines.join('\n') + '\n';
 }
 
-async function writeReport(run: RunDirectory, config: TrainConfig, data: TrainData, model: Model): Promise<void> {
+/**
+ * test/, once the run is over: the best epoch's weights (model.safetensors)
+ * on images that played no part in choosing them, so the number is what a
+ * user can expect. Null without test/ images.
+ */
+async function testBest(run: RunDirectory, folder: ImageFolder, config: TrainConfig, model: Model, emit: TrainEventListener): Promise<Evaluation | null> {
+  if (folder.test.length === 0 || run.state.best_epoch === null) return null;
+  const testSet = await decodeSet(folder.test, decodeOptions(config, emit));
+  if (testSet.samples.length === 0) return null;
+  const best = join(run.path, 'model.safetensors');
+  await loadWeights(model, (await readCheckpoint(best)).tensors, best);
+  return evaluate(model, testSet, { batchSize: config.train.batch_size, normalization: config.data, classes: folder.classes.length });
+}
+
+async function writeReport(run: RunDirectory, config: TrainConfig, data: TrainData, model: Model, test: Evaluation | null): Promise<void> {
   const { state } = run;
   const report = renderReport({
     title: `torchdog run ${basename(run.path)}`,
@@ -200,7 +225,8 @@ async function writeReport(run: RunDirectory, config: TrainConfig, data: TrainDa
     confusion: state.best_confusion ?? [],
     summary: {
       data: data.folder.root, train_images: data.trainSet.samples.length, val_images: data.valSet.samples.length,
-      best_epoch: state.best_epoch, best_val_acc: state.best_val_acc, device: model.device, threads: model.threads,
+      test_images: test?.n ?? null, best_epoch: state.best_epoch, best_val_acc: state.best_val_acc, test_acc: test?.accuracy ?? null,
+      device: model.device, threads: model.threads,
     },
     config: configToYaml(config),
   });
@@ -222,7 +248,9 @@ async function uploadIfAsked(run: RunDirectory, config: TrainConfig, gcs: GcsCli
   }
 }
 
-function summarize(run: RunDirectory, data: TrainData, model: Model, time: { images: number; seconds: number; started: number }, interrupted: boolean): TrainSummary {
+function summarize(
+  run: RunDirectory, data: TrainData, model: Model, time: { images: number; seconds: number; started: number }, interrupted: boolean, test: Evaluation | null,
+): TrainSummary {
   const { state } = run;
   const last = state.history.at(-1);
   return {
@@ -232,12 +260,15 @@ function summarize(run: RunDirectory, data: TrainData, model: Model, time: { ima
     best_val_acc: state.best_val_acc,
     val_acc: last?.val_acc ?? null,
     val_loss: last?.val_loss ?? null,
+    test_acc: test?.accuracy ?? null,
+    test_loss: test?.loss ?? null,
     train_loss: last?.train_loss ?? null,
     train_img_per_s: time.seconds > 0 ? time.images / time.seconds : 0,
     seconds: (performance.now() - time.started) / 1000,
     classes: data.folder.classes,
     n_train: data.trainSet.samples.length,
     n_val: data.valSet.samples.length,
+    n_test: test?.n ?? 0,
     skipped_images: data.trainSet.skipped.length + data.valSet.skipped.length,
     stopped_early: state.finished,
     interrupted,
