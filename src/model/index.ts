@@ -1,7 +1,9 @@
 export { Classifier, ModelOutputError } from './classifier.js';
 export type { ClassifierOptions, Prediction, ScoredPrediction } from './classifier.js';
 export { Model, createModel, cudaAvailable, engineCounts, setTf32 } from './model.js';
-export type { ModelOptions, OptimizerOptions, ImageBatch, Normalization, ForwardResult, StepResult, EvalResult, TorchScriptExportOptions, TorchScriptRun } from './model.js';
+export type {
+  ModelOptions, OptimizerOptions, ImageBatch, Normalization, ForwardResult, StepResult, EvalResult, TorchScriptExportOptions, TorchScriptRun, TrainRecipe, TrainStepOptions,
+} from './model.js';
 export {
   readCheckpoint, saveCheckpoint, loadWeights, checkTensorValues, checkpointMetadata, parseCheckpointMetadata, maxBatchForMemory,
   CheckpointError, CHECKPOINT_FORMAT, MAX_IMAGE_SIZE, BATCH_MEMORY_BYTES,

@@ -9,6 +9,7 @@ import { driftFeatures, DRIFT_IMAGE_SIZE } from '../drift/index.js';
 import { decodeImage } from '../image/index.js';
 import { checkTensorValues, createModel, loadWeights, readCheckpoint, readSafetensors, type Model } from '../model/index.js';
 import { mapLimit } from '../util/index.js';
+import { resolveAmp } from './amp.js';
 import { configToYaml, type TrainConfig } from './config.js';
 import { endEpoch, trainSteps, type EpochLoop } from './epoch.js';
 import { TrainError } from './errors.js';
@@ -41,6 +42,8 @@ export interface TrainSummary {
   interrupted: boolean;
   device: string;
   threads: number;
+  /** What ran: bf16 autocast or float32 (train.amp, 'auto' resolved for this device and CPU). */
+  precision: 'bf16' | 'fp32';
   /** gs:// folder the run was uploaded to (output.gcs), when it was. */
   gcs?: string;
   /** Why the upload failed; the local run is complete regardless. */
@@ -75,7 +78,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
   const folder = await scanData(config, emit);
   const model = await createModel({ numClasses: folder.classes.length, device: config.train.device, seed: config.train.seed, threads: config.train.threads });
   try {
-    await configureTraining(model, config);
+    const amp = await configureTraining(model, config);
     // A resumed run is checked and loaded, a new run's name found free, before minutes of decoding.
     const resumed = options.resume ? await RunDirectory.resume(options.resume, config, folder.classes, model, emit) : null;
     const newPath = resumed ? null : await RunDirectory.newPath(config);
@@ -88,12 +91,12 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
     } else {
       run = await createRun(newPath!, config, data, model, emit);
     }
-    const loop = startLoop(config, model, run, data, emit, options.signal);
+    const loop = startLoop(config, model, run, data, emit, options.signal, amp);
     const interrupted = await trainEpochs(loop);
     const test = interrupted ? null : await testBest(run, folder, config, model, emit);
-    await writeReport(run, config, data, model, test);
+    await writeReport(run, config, data, model, test, amp);
     const upload = interrupted ? {} : await uploadIfAsked(run, config, options.gcs, emit);
-    return { ...upload, ...summarize(run, data, model, { ...loop.speed, started }, interrupted, test) };
+    return { ...upload, ...summarize(run, data, model, { ...loop.speed, started }, interrupted, test, amp) };
   } finally {
     await model.dispose();
   }
@@ -131,10 +134,17 @@ async function decodeData(folder: ImageFolder, config: TrainConfig, emit: TrainE
   return { folder, trainSet, valSet };
 }
 
-async function configureTraining(model: Model, config: TrainConfig): Promise<void> {
+/** The optimizer, the recipe and the precision; returns whether bf16 autocast runs. */
+async function configureTraining(model: Model, config: TrainConfig): Promise<boolean> {
   const o = config.optim;
+  const t = config.train;
   await model.setOptimizer({ name: o.name, lr: o.lr, weightDecay: o.weight_decay, momentum: o.momentum, nesterov: o.nesterov, betas: o.betas });
-  if (config.train.amp) await model.setMixedPrecision(true);
+  await model.setTrainRecipe({
+    labelSmoothing: t.label_smoothing, clipGradNorm: t.clip_grad_norm ?? 0, lossScale: 1 / t.grad_accum_steps, emaDecay: t.ema,
+  });
+  const amp = resolveAmp(t.amp, model.device);
+  if (amp) await model.setMixedPrecision(true);
+  return amp;
 }
 
 /** A new run: pretrained weights (optional), the drift reference, then the run directory, whole, with the weights it starts from. */
@@ -144,16 +154,18 @@ async function createRun(path: string, config: TrainConfig, data: TrainData, mod
   return RunDirectory.create(path, { config, classes: data.folder.classes, reference }, model, emit);
 }
 
-function startLoop(config: TrainConfig, model: Model, run: RunDirectory, data: TrainData, emit: TrainEventListener, signal: AbortSignal | undefined): EpochLoop {
+function startLoop(
+  config: TrainConfig, model: Model, run: RunDirectory, data: TrainData, emit: TrainEventListener, signal: AbortSignal | undefined, amp: boolean,
+): EpochLoop {
   const stepsPerEpoch = Math.ceil(data.trainSet.samples.length / config.train.batch_size);
   const { epoch, step } = run.state;
   emit({
     type: 'run-started', runDir: run.path, resumed: run.resumed ? { epoch: epoch + 1, step } : null, epochs: config.train.epochs, stepsPerEpoch,
-    model: { arch: config.model.arch, parameterCount: model.parameterCount, device: model.device, threads: model.threads, amp: config.train.amp },
+    model: { arch: config.model.arch, parameterCount: model.parameterCount, device: model.device, threads: model.threads, amp },
   });
   return {
     config, model, run, trainSet: data.trainSet, valSet: data.valSet, classes: data.folder.classes.length, emit, signal,
-    speed: { images: 0, seconds: 0 }, appliedLr: NaN,
+    speed: { images: 0, seconds: 0 }, appliedLr: NaN, amp,
   };
 }
 
@@ -216,7 +228,7 @@ async function testBest(run: RunDirectory, folder: ImageFolder, config: TrainCon
   return evaluate(model, testSet, { batchSize: config.train.batch_size, normalization: config.data, classes: folder.classes.length });
 }
 
-async function writeReport(run: RunDirectory, config: TrainConfig, data: TrainData, model: Model, test: Evaluation | null): Promise<void> {
+async function writeReport(run: RunDirectory, config: TrainConfig, data: TrainData, model: Model, test: Evaluation | null, amp: boolean): Promise<void> {
   const { state } = run;
   const report = renderReport({
     title: `torchdog run ${basename(run.path)}`,
@@ -226,7 +238,7 @@ async function writeReport(run: RunDirectory, config: TrainConfig, data: TrainDa
     summary: {
       data: data.folder.root, train_images: data.trainSet.samples.length, val_images: data.valSet.samples.length,
       test_images: test?.n ?? null, best_epoch: state.best_epoch, best_val_acc: state.best_val_acc, test_acc: test?.accuracy ?? null,
-      device: model.device, threads: model.threads,
+      device: model.device, threads: model.threads, precision: amp ? 'bf16' : 'fp32',
     },
     config: configToYaml(config),
   });
@@ -249,7 +261,7 @@ async function uploadIfAsked(run: RunDirectory, config: TrainConfig, gcs: GcsCli
 }
 
 function summarize(
-  run: RunDirectory, data: TrainData, model: Model, time: { images: number; seconds: number; started: number }, interrupted: boolean, test: Evaluation | null,
+  run: RunDirectory, data: TrainData, model: Model, time: { images: number; seconds: number; started: number }, interrupted: boolean, test: Evaluation | null, amp: boolean,
 ): TrainSummary {
   const { state } = run;
   const last = state.history.at(-1);
@@ -274,5 +286,6 @@ function summarize(
     interrupted,
     device: model.device,
     threads: model.threads,
+    precision: amp ? 'bf16' : 'fp32',
   };
 }
