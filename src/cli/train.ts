@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { join, relative, resolve } from 'node:path';
 import { DEMO_MARKER, ensureDemoData } from '../data/index.js';
 import {
-  DEFAULT_CONFIG, configKeysNamed, loadConfigFile, parseOverrides, resolveConfig, resumeConfig, train,
-  type StepEvent, type TrainConfig, type TrainEvent,
+  DEFAULT_CONFIG, configKeysNamed, loadConfigFile, parseOverrides, parseSweep, resolveConfig, resumeConfig, sweep, sweepGrid, train,
+  type StepEvent, type SweepEvent, type TrainConfig, type TrainEvent,
 } from '../train/index.js';
 import { isDirectory, pathExists } from '../util/index.js';
 import { clock, ProgressBar, type ProgressStream } from './progress.js';
@@ -28,6 +28,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string', short: 'c' },
       resume: { type: 'string' },
+      multirun: { type: 'boolean', short: 'm' },
       help: { type: 'boolean', short: 'h' },
     },
   }, overrideHint);
@@ -35,13 +36,45 @@ export async function trainCommand(argv: string[]): Promise<number> {
     process.stdout.write(TRAIN_USAGE);
     return 0;
   }
+  if (values.multirun) {
+    if (values.resume) throw new UsageError('--multirun resumes by itself: run the same command again (without --resume)');
+    return multirun(values.config, positionals);
+  }
   const config = await commandConfig(values.config, values.resume, parseOverrides(positionals));
   const progress = new TrainProgress(process.stderr, config.train.log_every);
   if (!values.resume) progress.line(`config: ${shownPath(values.config ?? DEFAULT_CONFIG_FILE)}`);
   await provideDemoData(config, progress);
+  const summary = await untilStopped(progress, (signal) => train(config, { resume: values.resume, signal, onEvent: (e) => progress.render(e) }));
+  process.stdout.write(JSON.stringify(summary) + '\n');
+  return summary.interrupted ? 130 : 0;
+}
 
-  // First Ctrl-C: finish the step, write a consistent checkpoint, stop.
-  // Second: leave at once (checkpoints are written atomically anyway).
+/** `--multirun key=a,b ...`: the grid one run after another; rerunning the command continues it. */
+async function multirun(file: string | undefined, overrides: string[]): Promise<number> {
+  const { fixed, axes } = parseSweep(overrides);
+  if (axes.length === 0) throw new UsageError('--multirun needs a swept key: key=a,b (e.g. optim.lr=1e-3,3e-4 train.batch_size=16,32)');
+  const grid = sweepGrid([await loadConfigFile(file ?? DEFAULT_CONFIG_FILE)], fixed, axes);
+  const progress = new TrainProgress(process.stderr, grid[0]!.config.train.log_every);
+  progress.line(`config: ${shownPath(file ?? DEFAULT_CONFIG_FILE)}; sweep of ${grid.length} runs over ${axes.map((a) => a.key).join(', ')}`);
+  await provideDemoData(grid[0]!.config, progress);
+  const summary = await untilStopped(progress, (signal) => sweep(grid, { signal, onEvent: (e) => renderSweepEvent(progress, e) }));
+  process.stdout.write(JSON.stringify(summary) + '\n');
+  return summary.interrupted ? 130 : 0;
+}
+
+function renderSweepEvent(progress: TrainProgress, event: SweepEvent): void {
+  if (event.type === 'run-event') return progress.render(event.event);
+  const what = Object.entries(event.overrides).map(([k, v]) => `${k}=${v}`).join(' ');
+  const action = event.action === 'skip' ? 'done, skipped' : event.action === 'resume' ? 'resuming' : 'starting';
+  progress.line(`sweep: run ${event.n + 1}/${event.runs} (${what}): ${action}, ${event.runDir}`);
+}
+
+/**
+ * Runs `work` with Ctrl-C (and SIGTERM) wired to its signal. First: finish
+ * the step, write a consistent checkpoint, stop. Second: leave at once
+ * (checkpoints are written atomically anyway).
+ */
+async function untilStopped<T>(progress: TrainProgress, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const onSignal = () => {
     if (controller.signal.aborted) process.exit(130);
@@ -51,9 +84,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const summary = await train(config, { resume: values.resume, signal: controller.signal, onEvent: (e) => progress.render(e) });
-    process.stdout.write(JSON.stringify(summary) + '\n');
-    return summary.interrupted ? 130 : 0;
+    return await work(controller.signal);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -72,7 +103,7 @@ async function commandConfig(file: string | undefined, resume: string | undefine
 function overrideHint(option: string, value: string | undefined): string {
   const keys = configKeysNamed(option);
   const example = (key: string) => `${key}=${value ?? 'VALUE'}`;
-  if (keys.length === 0) return "train's options are --config, --resume and --help; config keys are set as key=value (e.g. train.epochs=5), see 'torchdog train --help'";
+  if (keys.length === 0) return "train's options are --config, --resume, --multirun and --help; config keys are set as key=value (e.g. train.epochs=5), see 'torchdog train --help'";
   return `config keys are set as key=value, without dashes: ${keys.map(example).join(' or ')}`;
 }
 

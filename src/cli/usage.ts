@@ -37,6 +37,7 @@ Options:
 `;
 
 export const TRAIN_USAGE = `Usage: torchdog train [--config FILE] [--resume RUN_DIR] [key=value ...]
+       torchdog train --multirun [--config FILE] key=a,b [key2=c,d ...] [key=value ...]
 
 Trains ResNet18 on an ImageFolder (DATA/train/<class>/*.jpg, optional DATA/test/).
 Progress goes to stderr (a bar on a terminal; otherwise a line every
@@ -50,6 +51,12 @@ first use (a folder of your own at that path is used as it is).
 Options:
   --config, -c FILE    YAML config              [default: the package's configs/default.yaml]
   --resume RUN_DIR     continue a run (weights, optimizer state, epoch and step)
+  --multirun, -m       a sweep (Hydra's comma syntax): every combination of the
+                       key=a,b values, one run after another, into
+                       OUTPUT_DIR/<sweep>/<n>/ (<sweep>: output.name, else a hash of
+                       the grid); writes <sweep>/summary.jsonl and <sweep>/index.html
+                       (all runs' curves, a sortable table). The same command again
+                       skips the finished runs and resumes the interrupted one
   key=value            dotted overrides, e.g. train.epochs=5 optim.lr=3e-4 data.root=data/hotdog
   --help, -h           show this help
 
@@ -58,9 +65,13 @@ Keys and their defaults (the default recipe, the same from any folder):
   strict: false}; model.{arch: resnet18, pretrained: null}; optim.{name: adam|adamw|sgd,
   lr: 0.001, weight_decay: 0, momentum: 0.9, nesterov, betas, schedule: cosine|none|step,
   warmup_epochs: 0, step_size, gamma, min_lr}; train.{epochs: 8, batch_size: 32, seed: 0,
-  device: auto, threads: 0, amp: false, augment.{hflip: true, crop_scale: [0.6, 1],
-  crop_ratio}, early_stopping.{patience, min_delta}, log_every: 10};
+  device: auto, threads: 0, amp: auto|true|false, label_smoothing: 0, ema: 0 (EMA decay,
+  e.g. 0.999: evaluated and saved), grad_accum_steps: 1, clip_grad_norm: null,
+  augment.{hflip: true, crop_scale: [0.6, 1], crop_ratio, mixup.{alpha: 0, prob: 1},
+  cutmix.{alpha: 0, prob: 1}}, early_stopping.{patience, min_delta}, log_every: 10};
   output.{dir: runs, name, gcs}.
+  train.amp auto: bf16 autocast on CUDA and CPUs with AVX512-BF16/AMX, float32
+  elsewhere; the summary's precision says which ran.
 
 A run writes RUN_DIR/{config.yaml, metrics.jsonl, model.safetensors (best),
 last.safetensors, optimizer.safetensors, state.json, reference.jsonl, report.html}

@@ -20,4 +20,8 @@ export type {
 export { resolveConfig, parseOverrides, loadConfigFile, configToYaml, configKeysNamed, DEFAULT_CONFIG, ConfigError } from './config.js';
 export type { TrainConfig } from './config.js';
 export { evaluate } from './evaluate.js';
+export { sweep, sweepGrid, parseSweep, splitSweepValues, sweepDirectory } from './sweep.js';
+export type { SweepAxis, SweepRun, SweepRunSummary, SweepSummary, SweepOptions, SweepEvent } from './sweep.js';
+export { renderSweepPage } from './sweep-page.js';
+export type { SweepPageInput, SweepPageRun } from './sweep-page.js';
 export type { Evaluation } from './evaluate.js';
