@@ -118,7 +118,7 @@ function shownPath(path: string): string {
  * regenerated when the one there was drawn by an older painter. A folder there
  * without the demo marker is the user's own images and is left alone.
  */
-async function provideDemoData(config: TrainConfig, progress: TrainProgress): Promise<void> {
+export async function provideDemoData(config: TrainConfig, progress: TrainProgress): Promise<void> {
   const root = config.data.root;
   if (resolve(root) !== resolve(DEFAULT_CONFIG.data.root)) return;
   const absent = !(await pathExists(root));

@@ -7,6 +7,7 @@ Usage: torchdog <command> [options]
 
 Commands:
   train [--config FILE] [key=value ...]   train on an image folder; last stdout line is a JSON summary
+  lr-find [--config FILE] [key=value ...] learning-rate range test; one JSON line, the curve in lr-find.html
   eval --model M --data DIR               accuracy and loss on a split; one JSON line
   predict --model M IMAGE...              classify image files; one JSON line per image
   drift --reference R --current C         recent predictions against the training set; JSON, --html page
@@ -77,6 +78,26 @@ A run writes RUN_DIR/{config.yaml, metrics.jsonl, model.safetensors (best),
 last.safetensors, optimizer.safetensors, state.json, reference.jsonl, report.html}
 and points OUTPUT_DIR/latest at it. Ctrl-C stops after the current step with a
 checkpoint that --resume continues exactly.
+`;
+
+export const LR_FIND_USAGE = `Usage: torchdog lr-find [--config FILE] [options] [key=value ...]
+
+The learning-rate range test (fastai's lr_find): a fresh model (train.seed)
+trains on the config's data, one batch per step, while the learning rate grows
+exponentially from --start-lr to --end-lr; the loss is smoothed (EMA 0.98,
+bias-corrected) and the test stops when it exceeds 4x its lowest. Prints one
+JSON line {"suggested_lr" (steepest fall of the smoothed loss), "min_loss_lr",
+"steps", "stopped", "html"} and draws the curve in --html. Writes no run
+directory and changes no run's weights.
+
+Options:
+  --config, -c FILE    YAML config            [default: the package's configs/default.yaml]
+  --steps N            steps of the ramp                                   [default: 100]
+  --start-lr X         first learning rate                                 [default: 1e-7]
+  --end-lr X           last learning rate                                  [default: 10]
+  --html FILE          the curve                                           [default: lr-find.html]
+  key=value            dotted config overrides, as for train
+  --help, -h           show this help
 `;
 
 export const EVAL_USAGE = `Usage: torchdog eval --model M.safetensors --data DIR [--split test]

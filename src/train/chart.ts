@@ -23,6 +23,8 @@ export interface ChartOptions {
   tickFormat?: (v: number) => string;
   /** Always shown (accuracy's 0..1); widened if the data leave it. */
   fixedDomain?: [number, number];
+  /** Another x than whole epochs (e.g. log10 of a learning rate): its label and tick text. */
+  x?: { label: string; tickFormat: (v: number) => string };
 }
 
 const kChart = { width: 560, height: 300, left: 64, right: 18, top: 34, bottom: 42 };
@@ -47,12 +49,13 @@ export function lineChart(options: ChartOptions): string {
     yHi = Math.max(yHi, options.fixedDomain[1]);
   }
   const yAxis = niceAxis(yLo, yHi, 5);
-  const xAxis = epochAxis(options.xs);
+  const xAxis = options.x && options.xs.length > 1 ? niceAxis(Math.min(...options.xs), Math.max(...options.xs), 6) : epochAxis(options.xs);
+  const xText = options.x ? options.x.tickFormat : formatNumber;
 
   const px = (x: number): number => left + ((x - xAxis.lo) / (xAxis.hi - xAxis.lo)) * plotW;
   const py = (y: number): number => top + (1 - (y - yAxis.lo) / (yAxis.hi - yAxis.lo)) * plotH;
   const out: string[] = [];
-  const label = `${options.title} by epoch`;
+  const label = `${options.title} by ${options.x?.label ?? 'epoch'}`;
   out.push(`<figure class="chart"><figcaption>${escapeHtml(options.title)}</figcaption>`);
   out.push(`<svg viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeHtml(label)}"><title>${escapeHtml(label)}</title>`);
 
@@ -64,11 +67,11 @@ export function lineChart(options: ChartOptions): string {
   for (const t of xAxis.ticks) {
     const x = r(px(t));
     out.push(`<line class="axis" x1="${x}" x2="${x}" y1="${top + plotH}" y2="${top + plotH + 5}"/>`);
-    out.push(`<text x="${x}" y="${top + plotH + 18}" text-anchor="middle">${escapeHtml(formatNumber(t))}</text>`);
+    out.push(`<text x="${x}" y="${top + plotH + 18}" text-anchor="middle">${escapeHtml(xText(t))}</text>`);
   }
   out.push(`<line class="axis" x1="${left}" x2="${left}" y1="${top}" y2="${top + plotH}"/>`);
   out.push(`<line class="axis" x1="${left}" x2="${left + plotW}" y1="${top + plotH}" y2="${top + plotH}"/>`);
-  out.push(`<text x="${left + plotW / 2}" y="${height - 6}" text-anchor="middle">epoch</text>`);
+  out.push(`<text x="${left + plotW / 2}" y="${height - 6}" text-anchor="middle">${escapeHtml(options.x?.label ?? 'epoch')}</text>`);
   out.push(`<text transform="translate(14 ${top + plotH / 2}) rotate(-90)" text-anchor="middle">${escapeHtml(options.yLabel)}</text>`);
 
   if (options.bestEpoch !== null && options.bestEpoch >= xAxis.lo && options.bestEpoch <= xAxis.hi) {
@@ -95,7 +98,7 @@ export function lineChart(options: ChartOptions): string {
       if (!p) return;
       const isolated = !points[i - 1] && !points[i + 1];
       if (!marked && !isolated) return;
-      const tip = `${s.label} ${options.yLabel}, epoch ${formatNumber(p.x)}: ${options.format(p.v)}`;
+      const tip = `${s.label} ${options.yLabel}, ${options.x?.label ?? 'epoch'} ${xText(p.x)}: ${options.format(p.v)}`;
       out.push(`<circle class="${s.className}"${fill} cx="${p.sx}" cy="${p.sy}" r="${marked ? 3 : 2.5}"><title>${escapeHtml(tip)}</title></circle>`);
     });
   }

@@ -25,3 +25,5 @@ export type { SweepAxis, SweepRun, SweepRunSummary, SweepSummary, SweepOptions, 
 export { renderSweepPage } from './sweep-page.js';
 export type { SweepPageInput, SweepPageRun } from './sweep-page.js';
 export type { Evaluation } from './evaluate.js';
+export { lrFind, renderLrFindPage } from './lr-find.js';
+export type { LrFindOptions, LrFindResult } from './lr-find.js';

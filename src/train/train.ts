@@ -102,7 +102,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
   }
 }
 
-async function scanData(config: TrainConfig, emit: TrainEventListener): Promise<ImageFolder> {
+export async function scanData(config: TrainConfig, emit: TrainEventListener): Promise<ImageFolder> {
   const folder = await scanImageFolder(config.data.root, { valFraction: config.data.val_fraction, seed: config.train.seed });
   emit({
     type: 'data', root: folder.root, classes: folder.classes, train: folder.train.length, val: folder.val.length,
@@ -111,7 +111,7 @@ async function scanData(config: TrainConfig, emit: TrainEventListener): Promise<
   return folder;
 }
 
-function decodeOptions(config: TrainConfig, emit: TrainEventListener) {
+export function decodeOptions(config: TrainConfig, emit: TrainEventListener) {
   return {
     size: config.data.image_size, workers: config.data.workers, strict: config.data.strict,
     onSkip: (path: string, message: string) =>
@@ -135,7 +135,7 @@ async function decodeData(folder: ImageFolder, config: TrainConfig, emit: TrainE
 }
 
 /** The optimizer, the recipe and the precision; returns whether bf16 autocast runs. */
-async function configureTraining(model: Model, config: TrainConfig): Promise<boolean> {
+export async function configureTraining(model: Model, config: TrainConfig): Promise<boolean> {
   const o = config.optim;
   const t = config.train;
   await model.setOptimizer({ name: o.name, lr: o.lr, weightDecay: o.weight_decay, momentum: o.momentum, nesterov: o.nesterov, betas: o.betas });
