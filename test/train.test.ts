@@ -38,8 +38,9 @@ test('a run writes every output, and the same seed and threads give the same met
   const a = await train(await config(out, 'output.name=a'));
   const b = await train(await config(out, 'output.name=b'));
   assert.deepEqual((await readdir(a.run_dir)).sort(), [
-    'config.yaml', 'last.safetensors', 'metrics.jsonl', 'model.safetensors', 'optimizer.safetensors', 'reference.jsonl', 'report.html', 'state.json',
-  ]);
+    'config.yaml', 'last.safetensors', 'metrics.jsonl', 'model.safetensors', 'reference.jsonl', 'report.html', 'state.json',
+  ], 'a finished run keeps no optimizer state');
+  assert.equal(JSON.parse(await readFile(join(a.run_dir, 'state.json'), 'utf8')).optimizer_kept, false);
   assert.equal(await readlink(join(out, 'latest')), 'b');
   assert.equal(a.epochs, 2);
   assert.deepEqual(a.classes, ['hotdog', 'nothotdog']);

@@ -96,9 +96,9 @@ export interface UploadedEvent {
 /** Something the user should know that does not stop the run. */
 export interface WarningEvent {
   type: 'warning';
-  code: 'image-skipped' | 'upload-failed';
+  code: 'image-skipped' | 'upload-failed' | 'optimizer-restarted';
   message: string;
-  /** The image skipped, or the gs:// destination that failed. */
+  /** The image skipped, the gs:// destination that failed, or the run directory. */
   path: string;
 }
 

@@ -277,12 +277,38 @@ export class RunDirectory {
     this.metricsLines = this.state.history.length;
   }
 
+  /**
+   * A finished run keeps what a user needs: model.safetensors (the best
+   * weights, what is served and exported), last.safetensors (where training
+   * ended, to extend the run), the metrics, report, config and drift
+   * reference. optimizer.safetensors (twice the weights' size with Adam) only
+   * continues the exact trajectory of an interrupted run, so it goes: state.json
+   * says so first, then the file is removed (a kill between leaves a file
+   * the state disowns, removed on resume).
+   */
+  async finish(): Promise<void> {
+    if (!this.state.optimizer_kept) return;
+    this.state.optimizer_kept = false;
+    await this.write(STATE_FILE, serializeRunState(this.state));
+    await rm(join(this.path, settledName('optimizer')), { force: true });
+  }
+
   /** Loads the committed weights and optimizer state into `model`, refusing any file that is not the state's. */
   private async restore(model: Model, config: TrainConfig): Promise<void> {
     const weights = await this.readLast();
     await loadWeights(model, weights, join(this.path, settledName('last')));
-    const state = await this.readOptimizer(await model.getTensors(), config);
-    await model.setOptimizerState(state);
+    if (this.state.optimizer_kept) {
+      const state = await this.readOptimizer(await model.getTensors(), config);
+      await model.setOptimizerState(state);
+    } else {
+      await rm(join(this.path, settledName('optimizer')), { force: true });
+      this.emit({
+        type: 'warning', code: 'optimizer-restarted', path: this.path,
+        message: `${this.path} had finished and kept no optimizer state: training on starts the optimizer afresh${config.train.ema > 0 ? ' (and the EMA from the last weights)' : ''}`,
+      });
+      // The next commit writes the new optimizer's state.
+      this.state.optimizer_kept = true;
+    }
     await this.checkBest();
   }
 

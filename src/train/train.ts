@@ -93,6 +93,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
     }
     const loop = startLoop(config, model, run, data, emit, options.signal, amp);
     const interrupted = await trainEpochs(loop);
+    if (!interrupted) await run.finish();
     const test = interrupted ? null : await testBest(run, folder, config, model, emit);
     await writeReport(run, config, data, model, test, amp);
     const upload = interrupted ? {} : await uploadIfAsked(run, config, options.gcs, emit);
