@@ -12,9 +12,10 @@ import { suggest } from '../src/train/lr-find.ts';
 import { tempDir } from './helpers/checkpoint.ts';
 import { torchdog } from './helpers/dvc.ts';
 
-test('the suggestion is the steepest fall of the smoothed loss before its minimum', () => {
+test('the suggestion is the steepest fall of the smoothed loss before its minimum, else a tenth of the lowest loss\'s rate', () => {
   const lrs = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1];
   assert.deepEqual(suggest(lrs, [2, 1.9, 1.2, 0.9, 0.8, 5]), { suggested_lr: 1e-3, min_loss_lr: 1e-1 });
+  assert.deepEqual(suggest(lrs, [1, 0.99, 1, 1, 0.98, 5]), { suggested_lr: 1e-2, min_loss_lr: 1e-1 }, 'no steep part: a tenth of the lowest loss\'s rate');
   assert.deepEqual(suggest(lrs.slice(0, 2), [2, 1]), { suggested_lr: null, min_loss_lr: null });
 });
 

@@ -91,23 +91,31 @@ export async function lrFind(config: TrainConfig, options: LrFindOptions = {}): 
   return result;
 }
 
-/** The steepest descent of the smoothed loss against log(lr), before its minimum (fastai's 'steep'). */
+/**
+ * The steepest fall of the smoothed loss against log(lr) before its minimum
+ * (fastai's 'steep'), measured over a window of ~5% of the points after the
+ * first 10% (the EMA's start is noise). A curve that hardly falls (under 5%)
+ * has no steep part: then a tenth of the lowest loss's rate (fastai's older rule).
+ */
 export function suggest(lrs: readonly number[], smoothed: readonly number[]): Pick<LrFindResult, 'suggested_lr' | 'min_loss_lr'> {
-  if (smoothed.length < 3) return { suggested_lr: null, min_loss_lr: null };
-  let low = 0;
-  smoothed.forEach((v, i) => {
-    if (v < smoothed[low]!) low = i;
-  });
+  const n = smoothed.length;
+  if (n < 3) return { suggested_lr: null, min_loss_lr: null };
+  const skip = Math.floor(n * 0.1);
+  let low = skip;
+  for (let i = skip; i < n; i++) if (smoothed[i]! < smoothed[low]!) low = i;
+  const minLossLr = lrs[low]!;
+  const window = Math.max(1, Math.round(n / 20));
   let steepest: number | null = null;
-  let slope = Infinity;
-  for (let i = 1; i <= low; i++) {
-    const s = (smoothed[i]! - smoothed[i - 1]!) / (Math.log(lrs[i]!) - Math.log(lrs[i - 1]!));
+  let slope = 0;
+  for (let i = skip + window; i <= low; i++) {
+    const s = (smoothed[i]! - smoothed[i - window]!) / (Math.log(lrs[i]!) - Math.log(lrs[i - window]!));
     if (s < slope) {
       slope = s;
       steepest = i;
     }
   }
-  return { suggested_lr: steepest === null ? null : lrs[steepest]!, min_loss_lr: lrs[low]! };
+  const falls = smoothed[skip]! - smoothed[low]! > 0.05 * Math.abs(smoothed[skip]!);
+  return { suggested_lr: steepest !== null && falls ? lrs[steepest]! : minLossLr / 10, min_loss_lr: minLossLr };
 }
 
 /** The curve (smoothed and raw loss against log10 lr) on a small self-contained page. */
