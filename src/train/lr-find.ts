@@ -47,7 +47,8 @@ export async function lrFind(config: TrainConfig, options: LrFindOptions = {}): 
   const model = await createModel({ numClasses: folder.classes.length, device: config.train.device, seed: config.train.seed, threads: config.train.threads });
   const result: LrFindResult = { suggested_lr: null, min_loss_lr: null, steps: 0, stopped: 'end', lrs: [], losses: [], smoothed: [] };
   try {
-    await configureTraining(model, config);
+    // Each step here is an optimizer step: no accumulation (nor its loss scale).
+    await configureTraining(model, { ...config, train: { ...config.train, grad_accum_steps: 1 } });
     const a = config.train.augment;
     const augment = { hflip: a.hflip, cropScale: a.crop_scale, cropRatio: a.crop_ratio };
     let average = 0;
