@@ -489,6 +489,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                            InstanceMethod<&ModelWrap::BroadcastTensors>("broadcastTensors"),
                            InstanceMethod<&ModelWrap::AllReduceSum>("allReduceSum"),
                            InstanceMethod<&ModelWrap::LeaveProcessGroup>("leaveProcessGroup"),
+                           InstanceMethod<&ModelWrap::SetTrainRecipe>("setTrainRecipe"),
+                           InstanceMethod<&ModelWrap::SwapEmaWeights>("swapEmaWeights"),
                            InstanceMethod<&ModelWrap::Ready>("ready"),
                            InstanceMethod<&ModelWrap::Dispose>("dispose"),
                            InstanceAccessor<&ModelWrap::GetDevice>("device"),
@@ -623,11 +625,13 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         });
   }
 
-  // trainStep(images, labels, normalization) -> Promise<{loss, correct, count}>
+  // trainStep(images, labels, normalization, {targets?, apply}?) -> Promise<{loss, correct, count}>
   // evalStep(images, labels, normalization) -> Promise<{loss, correct, count, predicted}>
   //   Async. labels: Int32Array, one class index in [0, numClasses) per
-  //   image. The step leaves the model in train (resp. eval) mode.
-  //   Throws: as forward, and TypeError/RangeError for labels.
+  //   image. targets: Float32Array [count, numClasses] of soft targets;
+  //   apply: false accumulates the gradients without an optimizer step.
+  //   The step leaves the model in train (resp. eval) mode.
+  //   Throws: as forward, and TypeError/RangeError for labels and targets.
   Napi::Value Step(const Napi::CallbackInfo& info, bool train) {
     Napi::Env env = info.Env();
     const char* method = train ? "trainStep" : "evalStep";
@@ -635,12 +639,30 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     auto images = std::make_shared<OwnedImages>(ReadImages(env, info[0]));
     auto labels = std::make_shared<std::vector<int32_t>>(ReadLabels(env, info[1], images->count, num_classes_));
     auto norm = ReadNormalization(env, info[2]);
+    auto targets = std::make_shared<std::vector<float>>();
+    TrainStepOptions step;
+    if (train && !info[3].IsUndefined()) {
+      auto options = ExpectObject(env, info[3], "options");
+      step.apply = ExpectBoolean(env, options.Get("apply"), "options.apply");
+      auto given = options.Get("targets");
+      if (!given.IsUndefined()) {
+        const size_t length = static_cast<size_t>(images->count * num_classes_);
+        if (!given.IsTypedArray() || given.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+            given.As<Napi::Float32Array>().ElementLength() != length) {
+          ThrowType(env, "options.targets: expected a Float32Array of count*numClasses (" + std::to_string(length) +
+                             ") soft targets but received " + Describe(given));
+        }
+        auto array = given.As<Napi::Float32Array>();
+        targets->assign(array.Data(), array.Data() + length);
+      }
+    }
     auto result = std::make_shared<StepResult>();
     training_ = train;
     return Enqueue(
         env, method,
-        [slot = slot_, images, labels, norm, result, train] {
-          *result = train ? slot->Get().TrainStep(images->View(), labels->data(), norm)
+        [slot = slot_, images, labels, norm, result, train, targets, step]() mutable {
+          step.targets = targets->empty() ? nullptr : targets->data();
+          *result = train ? slot->Get().TrainStep(images->View(), labels->data(), norm, step)
                           : slot->Get().EvalStep(images->View(), labels->data(), norm);
         },
         [result, train](Napi::Env env) {
@@ -863,6 +885,29 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
           }
           return list;
         });
+  }
+
+  // setTrainRecipe({labelSmoothing, clipGradNorm, lossScale, freezeBatchNorm, emaDecay}) -> Promise<void>
+  //   Async (engine.h TrainRecipe). Throws: TypeError for a field of the wrong type.
+  Napi::Value SetTrainRecipe(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckAlive(env, "setTrainRecipe");
+    auto obj = ExpectObject(env, info[0], "recipe");
+    TrainRecipe r;
+    r.label_smoothing = ExpectNumber(env, obj.Get("labelSmoothing"), "recipe.labelSmoothing");
+    r.clip_grad_norm = ExpectNumber(env, obj.Get("clipGradNorm"), "recipe.clipGradNorm");
+    r.loss_scale = ExpectNumber(env, obj.Get("lossScale"), "recipe.lossScale");
+    r.freeze_batchnorm = ExpectBoolean(env, obj.Get("freezeBatchNorm"), "recipe.freezeBatchNorm");
+    r.ema_decay = ExpectNumber(env, obj.Get("emaDecay"), "recipe.emaDecay");
+    return Enqueue(env, "setTrainRecipe", [slot = slot_, r] { slot->Get().SetTrainRecipe(r); }, Undefined);
+  }
+
+  // swapEmaWeights() -> Promise<void>: exchanges the weights with their EMA. Async;
+  //   rejects (ERR_TORCHDOG_INVALID_ARGUMENT) when the recipe keeps no EMA.
+  Napi::Value SwapEmaWeights(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckAlive(env, "swapEmaWeights");
+    return Enqueue(env, "swapEmaWeights", [slot = slot_] { slot->Get().SwapEmaWeights(); }, Undefined);
   }
 
   // seed(seed: non-negative integer) -> Promise<void>; seeds LibTorch's

@@ -143,6 +143,9 @@ struct Engine::Impl {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::string optimizer_name;
   std::map<std::string, torch::Tensor> tensors;  // parameters and buffers by name
+  TrainRecipe recipe;
+  std::map<std::string, torch::Tensor> ema;  // EMA of `tensors` (recipe.ema_decay), empty until it starts
+  bool accumulating = false;                 // the last step kept its gradients for the next
   // The optimised inference graph, rebuilt lazily after the weights change.
   bool use_inference_graph = true;
   bool graph_stale = true;
@@ -236,21 +239,54 @@ struct Engine::Impl {
     ApplyThreads();
     EnsureOptimizer();
     model->train();
+    if (recipe.freeze_batchnorm) {
+      for (auto& module : model->modules(/*include_self=*/false)) {
+        if (module->as<torch::nn::BatchNorm2d>()) module->eval();
+      }
+    }
   }
 
-  // Forward (under autocast when enabled), cross-entropy, backward and an
-  // optimizer step; returns {logits, loss}.
-  std::pair<torch::Tensor, torch::Tensor> OptimizeStep(const torch::Tensor& input, const torch::Tensor& target) {
-    optimizer->zero_grad();
+  torch::Tensor ToTargets(const float* targets, int64_t count) const {
+    return torch::from_blob(const_cast<float*>(targets), {count, num_classes}, torch::kFloat32).to(device);
+  }
+
+  void EnsureEma() {
+    if (recipe.ema_decay <= 0 || !ema.empty()) return;
+    torch::NoGradGuard no_grad;
+    for (const auto& [name, t] : tensors) ema[name] = t.detach().clone();
+  }
+
+  void UpdateEma() {
+    if (recipe.ema_decay <= 0) return;
+    torch::NoGradGuard no_grad;
+    const double d = recipe.ema_decay;
+    for (const auto& [name, t] : tensors) {
+      auto& e = ema.at(name);
+      if (e.is_floating_point()) e.mul_(d).add_(t.detach(), 1 - d);
+      else e.copy_(t);  // num_batches_tracked
+    }
+  }
+
+  // Forward (under autocast when enabled), cross-entropy against labels or
+  // soft targets, backward; with `apply`, the update. Returns {logits, loss}.
+  std::pair<torch::Tensor, torch::Tensor> OptimizeStep(const torch::Tensor& input, const torch::Tensor& target, bool apply = true) {
+    if (!accumulating) optimizer->zero_grad();
+    EnsureEma();
     torch::Tensor logits, loss;
     {
       AutocastScope amp(mixed_precision, device.type());
       logits = model->forward(input);
-      loss = torch::nn::functional::cross_entropy(logits, target);
+      loss = torch::nn::functional::cross_entropy(
+          logits, target, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(recipe.label_smoothing));
     }
-    loss.backward();
+    (recipe.loss_scale == 1 ? loss : loss * recipe.loss_scale).backward();
+    accumulating = !apply;
+    if (!apply) return {logits, loss};
+    // The gradients are complete here: averaged over the ranks, then clipped, then the step.
     if (collectives) collectives->AverageGradients(model->parameters());
+    if (recipe.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), recipe.clip_grad_norm);
     optimizer->step();
+    UpdateEma();
     graph_stale = true;
     return {logits, loss};
   }
@@ -340,11 +376,13 @@ ForwardResult Engine::Forward(const ImageBatchView& images, const Normalization&
   });
 }
 
-StepResult Engine::TrainStep(const ImageBatchView& images, const int32_t* labels, const Normalization& norm) {
+StepResult Engine::TrainStep(const ImageBatchView& images, const int32_t* labels, const Normalization& norm,
+                             const TrainStepOptions& step) {
   return TranslateErrors([&] {
     impl_->PrepareTraining();
     auto target = impl_->ToLabels(labels, images.count);
-    auto [logits, loss] = impl_->OptimizeStep(impl_->ToInput(images, norm), target);
+    auto loss_target = step.targets ? impl_->ToTargets(step.targets, images.count) : target;
+    auto [logits, loss] = impl_->OptimizeStep(impl_->ToInput(images, norm), loss_target, step.apply);
     torch::NoGradGuard no_grad;
     int64_t correct = logits.argmax(1).eq(target).sum().item<int64_t>();
     return StepResult{loss.item<double>(), correct, images.count, {}};
@@ -406,6 +444,7 @@ std::vector<TensorBytes> Engine::GetOptimizerState() {
         emit(name + ".momentum_buffer", sgd->momentum_buffer());
       }
     }
+    for (const auto& [name, e] : impl_->ema) emit("ema." + name, e);
     return out;
   });
 }
@@ -466,6 +505,17 @@ void Engine::SetOptimizerState(const std::vector<TensorView>& tensors) {
         state[ParamStateKey(p)] = std::move(s);
       }
     }
+    std::map<std::string, torch::Tensor> ema;
+    for (const auto& [name, t] : impl_->tensors) {
+      auto e = take("ema." + name, t);
+      if (e.defined()) ema[name] = e;
+    }
+    if (!ema.empty() && ema.size() != impl_->tensors.size()) {
+      throw std::invalid_argument("optimizer state: holds the EMA of " + std::to_string(ema.size()) + " of the model's " +
+                                  std::to_string(impl_->tensors.size()) + " tensors");
+    }
+    impl_->ema = std::move(ema);
+    impl_->accumulating = false;
   });
 }
 
@@ -604,6 +654,27 @@ StepTimeSplit Engine::ProfileTrainSteps(const ImageBatchView& images, const int3
 void Engine::SetInferenceGraph(bool enabled) {
   impl_->use_inference_graph = enabled;
   if (!enabled) impl_->graph.reset();
+}
+
+void Engine::SetTrainRecipe(const TrainRecipe& recipe) {
+  if (recipe.ema_decay != impl_->recipe.ema_decay) impl_->ema.clear();
+  impl_->recipe = recipe;
+}
+
+void Engine::SwapEmaWeights() {
+  TranslateErrors([&] {
+    if (impl_->recipe.ema_decay <= 0) throw std::invalid_argument("SwapEmaWeights: the recipe keeps no EMA (ema_decay is 0)");
+    impl_->EnsureEma();
+    torch::NoGradGuard no_grad;
+    // set_data keeps each parameter's identity (the optimizer's state key).
+    for (auto& [name, t] : impl_->tensors) {
+      auto& e = impl_->ema.at(name);
+      auto weights = t.data();
+      t.set_data(e);
+      e = weights;
+    }
+    impl_->graph_stale = true;
+  });
 }
 
 void Engine::Seed(uint64_t seed) {

@@ -75,6 +75,26 @@ struct StepTimeSplit {
   int64_t steps;
 };
 
+// How training steps compute their loss and update the weights
+// (Engine::SetTrainRecipe); the defaults are plain cross-entropy and SGD/Adam
+// steps.
+struct TrainRecipe {
+  double label_smoothing = 0;     // cross-entropy's label smoothing, in [0, 1)
+  double clip_grad_norm = 0;      // largest L2 norm of all gradients together before a step; 0 = no clipping
+  double loss_scale = 1;          // gradients are of loss * loss_scale (1/N when N steps are accumulated)
+  bool freeze_batchnorm = false;  // BatchNorm in eval mode while training: running statistics used, not updated
+  double ema_decay = 0;           // after each optimizer step ema = decay * ema + (1 - decay) * weights; 0 = no EMA
+};
+
+// One training step's inputs beyond the batch.
+struct TrainStepOptions {
+  // Soft targets, row-major [count, classes] float32 (mixup, cutmix); null:
+  // the labels. The labels still count `correct`.
+  const float* targets = nullptr;
+  // false: the gradients are accumulated for a later step, no optimizer step.
+  bool apply = true;
+};
+
 struct OptimizerOptions {
   std::string name;  // "adam", "adamw" or "sgd"
   double lr, weight_decay, momentum;
@@ -121,13 +141,16 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   ForwardResult Forward(const ImageBatchView& images, const Normalization& norm);
-  StepResult TrainStep(const ImageBatchView& images, const int32_t* labels, const Normalization& norm);
+  // Forward, loss, backward; then, when step.apply: [gradient hook point],
+  // clipping, the optimizer step and the EMA update.
+  StepResult TrainStep(const ImageBatchView& images, const int32_t* labels, const Normalization& norm,
+                       const TrainStepOptions& step = {});
   StepResult EvalStep(const ImageBatchView& images, const int32_t* labels, const Normalization& norm);
 
   void SetOptimizer(const OptimizerOptions& options);
   void SetLearningRate(double lr);
-  // Optimizer state as named tensors ("<param>.exp_avg", "<param>.step", ...)
-  // so a run can be resumed exactly.
+  // Optimizer state as named tensors ("<param>.exp_avg", "<param>.step", ...,
+  // and "ema.<tensor>" with an EMA) so a run can be resumed exactly.
   std::vector<TensorBytes> GetOptimizerState();
   void SetOptimizerState(const std::vector<TensorView>& tensors);
 
@@ -180,6 +203,13 @@ class Engine {
   void SetCollectives(std::shared_ptr<Collectives> collectives);
   // Parameters and buffers from rank 0 to every rank (needs collectives).
   void BroadcastTensors();
+  // Replaces the training recipe. A new ema_decay > 0 starts the EMA from the
+  // weights at the next training step (or the optimizer state's "ema.*").
+  void SetTrainRecipe(const TrainRecipe& recipe);
+  // Exchanges the weights (parameters and buffers) with their EMA without a
+  // copy, so evaluation and GetTensors see the EMA; a second call swaps
+  // back. Starts the EMA from the weights when no step made one yet.
+  void SwapEmaWeights();
 
   std::string Device() const;
   int64_t ParameterCount() const;

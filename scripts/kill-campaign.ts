@@ -11,7 +11,7 @@
 // existed is started again.
 // Then it counts, over all runs:
 //   duplicated metric lines   metrics.jsonl lines past one per epoch 1..E
-//   non-exact resumes          runs whose last/model/optimizer.safetensors or
+//   non-exact resumes          runs whose last/model.safetensors or
 //                              metrics (timings aside) differ from the
 //                              uninterrupted run's, byte for byte
 //   unresumable runs           a resume (or restart) that failed by itself
@@ -44,7 +44,8 @@ const EPOCHS = Number(values.epochs);
 const PARALLEL = Number(values.parallel);
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'bin', 'torchdog.js');
-const CHECKPOINTS = ['last.safetensors', 'model.safetensors', 'optimizer.safetensors'];
+// A finished run drops optimizer.safetensors; its trajectory shows in last.safetensors.
+const CHECKPOINTS = ['last.safetensors', 'model.safetensors'];
 const PENDING_FILE = /^(last|optimizer|model)-\d+\.safetensors$/;
 
 function assertBuilt(): void {

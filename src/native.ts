@@ -68,6 +68,19 @@ export interface NativeOptimizerOptions {
 }
 
 /** A tensor by name with safetensors dtype ("F32", "I64", ...) and raw row-major bytes. */
+export interface NativeTrainStepOptions {
+  targets?: Float32Array;
+  apply: boolean;
+}
+
+export interface NativeTrainRecipe {
+  labelSmoothing: number;
+  clipGradNorm: number;
+  lossScale: number;
+  freezeBatchNorm: boolean;
+  emaDecay: number;
+}
+
 export interface NativeTensor {
   name: string;
   dtype: string;
@@ -125,8 +138,12 @@ export interface NativeModel {
   ready(): Promise<void>;
   /** Uses the current train/eval mode, without gradients. */
   forward(images: NativeImageBatch, normalization: NativeNormalization): Promise<NativeForwardResult>;
-  /** Forward, cross-entropy, backward, optimizer step; leaves the model in train mode. */
-  trainStep(images: NativeImageBatch, labels: Int32Array, normalization: NativeNormalization): Promise<NativeStepResult>;
+  /**
+   * Forward, cross-entropy (against `options.targets`, soft [count, classes],
+   * when given), backward, optimizer step (unless `options.apply` is false:
+   * the gradients wait for a later step); leaves the model in train mode.
+   */
+  trainStep(images: NativeImageBatch, labels: Int32Array, normalization: NativeNormalization, options?: NativeTrainStepOptions): Promise<NativeStepResult>;
   /** Loss and predictions without gradients; leaves the model in eval mode. */
   evalStep(images: NativeImageBatch, labels: Int32Array, normalization: NativeNormalization): Promise<NativeEvalResult>;
   /** Replaces the optimizer (and its state). */
@@ -149,6 +166,10 @@ export interface NativeModel {
   /** bf16 autocast in trainStep/evalStep (CUDA, or CPUs with bf16); default false. */
   setMixedPrecision(enabled: boolean): Promise<void>;
   seed(seed: number): Promise<void>;
+  /** How training steps compute the loss and update (engine.h TrainRecipe). */
+  setTrainRecipe(recipe: NativeTrainRecipe): Promise<void>;
+  /** Exchanges the weights with their EMA; rejects when the recipe keeps none. */
+  swapEmaWeights(): Promise<void>;
   /**
    * Writes the current weights to `path` as a TorchScript module mapping
    * uint8 NHWC images to (logits, probabilities), normalisation inside, with

@@ -14,7 +14,10 @@ test('one default recipe: configs/default.yaml resolves to exactly DEFAULT_CONFI
   assert.equal(DEFAULT_CONFIG.train.epochs, 8);
   assert.equal(DEFAULT_CONFIG.optim.name, 'adam');
   assert.equal(DEFAULT_CONFIG.optim.schedule, 'cosine');
-  assert.deepEqual(DEFAULT_CONFIG.train.augment, { hflip: true, crop_scale: [0.6, 1], crop_ratio: [0.75, 4 / 3] });
+  assert.deepEqual(DEFAULT_CONFIG.train.augment, {
+    hflip: true, crop_scale: [0.6, 1], crop_ratio: [0.75, 4 / 3], mixup: { alpha: 0, prob: 1 }, cutmix: { alpha: 0, prob: 1 },
+  });
+  assert.equal(DEFAULT_CONFIG.train.amp, 'auto', 'bf16 where it pays, fp32 elsewhere');
   const hotdog = resolveConfig(await loadConfigFile(join(import.meta.dirname, '..', 'configs', 'hotdog.yaml')));
   assert.equal(hotdog.data.root, 'data');
 });
@@ -116,4 +119,40 @@ test("__proto__, constructor and prototype are unknown keys: overrides and YAML 
   }
   assert.deepEqual(Object.keys(Object.prototype), [], 'nothing was added to Object.prototype');
   assert.equal(DEFAULT_CONFIG.train.epochs, 8, 'defaults are not mutated');
+});
+
+test('the recipe keys are validated like the rest; train.amp takes auto, true or false', () => {
+  const config = resolveConfig(parseOverrides([
+    'train.amp=false', 'train.label_smoothing=0.1', 'train.ema=0.999', 'train.grad_accum_steps=4', 'train.clip_grad_norm=1.5',
+    'train.augment.mixup.alpha=0.2', 'train.augment.cutmix={alpha: 1, prob: 0.5}',
+  ]));
+  assert.equal(config.train.amp, false);
+  assert.deepEqual(
+    [config.train.label_smoothing, config.train.ema, config.train.grad_accum_steps, config.train.clip_grad_norm],
+    [0.1, 0.999, 4, 1.5],
+  );
+  assert.deepEqual(config.train.augment.mixup, { alpha: 0.2, prob: 1 });
+  assert.deepEqual(config.train.augment.cutmix, { alpha: 1, prob: 0.5 });
+  assert.equal(resolveConfig(parseOverrides(['train.amp=true'])).train.amp, true, 'true/false as before');
+  const refused: [string, RegExp][] = [
+    ['train.amp=maybe', /config key 'train\.amp': expected true, false or auto but got string "maybe"/],
+    ['train.label_smoothing=1', /'train\.label_smoothing': expected a number in \[0, 0\.99\]/],
+    ['train.ema=1', /'train\.ema': expected a number in \[0, 0\.999999\]/],
+    ['train.grad_accum_steps=0', /'train\.grad_accum_steps': expected an integer in \[1, 1024\]/],
+    ['train.clip_grad_norm=0', /'train\.clip_grad_norm': expected a number in \[0\.000001, 1000000\] or null/],
+    ['train.augment.mixup.prob=2', /'train\.augment\.mixup\.prob': expected a number in \[0, 1\]/],
+    ['train.augment.cutmix.beta=1', /unknown config key 'train\.augment\.cutmix\.beta' \(known here: train\.augment\.cutmix\.alpha, train\.augment\.cutmix\.prob\)/],
+  ];
+  for (const [override, message] of refused) assert.throws(() => resolveConfig(parseOverrides([override])), message, override);
+});
+
+test('train.amp auto: bf16 on CUDA and on CPUs with AVX512-BF16 or AMX, float32 elsewhere', async () => {
+  const { resolveAmp } = await import('../src/train/amp.ts');
+  const avx2 = new Set(['sse4_2', 'avx2', 'fma']);
+  assert.equal(resolveAmp('auto', 'cpu', avx2), false);
+  assert.equal(resolveAmp('auto', 'cpu', new Set([...avx2, 'avx512f', 'avx512_bf16'])), true);
+  assert.equal(resolveAmp('auto', 'cpu', new Set([...avx2, 'amx_bf16'])), true);
+  assert.equal(resolveAmp('auto', 'cuda:0', avx2), true);
+  assert.equal(resolveAmp(true, 'cpu', avx2), true, 'true forces it');
+  assert.equal(resolveAmp(false, 'cuda:0', avx2), false, 'false forces float32');
 });

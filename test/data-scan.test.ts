@@ -19,13 +19,17 @@ async function folder(layout: Record<string, number>, extra: Record<string, stri
   return root;
 }
 
-test('classes are the sorted train/ folder names; test/ is used when present', async () => {
-  const root = await folder({ 'train/zebra': 2, 'train/Apple': 2, 'train/mango': 3, 'test/mango': 1, 'test/zebra': 1 }, { 'train/mango/notes.txt': 'x' });
-  const f = await scanImageFolder(root, { valFraction: 0.2, seed: 0 });
+test('classes are the sorted train/ folder names; validation is held out of train/ even when test/ exists', async () => {
+  const root = await folder({ 'train/zebra': 2, 'train/Apple': 2, 'train/mango': 6, 'test/mango': 1, 'test/zebra': 1 }, { 'train/mango/notes.txt': 'x' });
+  const f = await scanImageFolder(root, { valFraction: 0.5, seed: 0 });
   assert.deepEqual(f.classes, ['Apple', 'mango', 'zebra']);
-  assert.equal(f.valSource, 'test');
-  assert.equal(f.train.length, 7, 'non-image files are ignored');
-  assert.deepEqual(f.val.map((s) => f.classes[s.label]), ['mango', 'zebra']);
+  assert.equal(f.valSource, 'split');
+  assert.equal(f.train.length + f.val.length, 10, 'non-image files are ignored');
+  assert.deepEqual(f.val.map((s) => f.classes[s.label]), ['Apple', 'mango', 'mango', 'mango', 'zebra'], 'half of each class of train/');
+  assert.ok(f.val.every((s) => s.path.includes('/train/')), 'validation never comes from test/');
+  assert.deepEqual(f.test.map((s) => f.classes[s.label]), ['mango', 'zebra']);
+  const none = await scanImageFolder(root, { valFraction: 0, seed: 0 });
+  assert.deepEqual([none.valSource, none.val.length, none.train.length, none.test.length], ['none', 0, 10, 2]);
 });
 
 test('without test/, a seeded per-class fraction is held out, deterministically', async () => {

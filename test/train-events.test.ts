@@ -19,7 +19,7 @@ async function smallData(): Promise<string> {
 
 async function config(outDir: string, ...overrides: string[]): Promise<TrainConfig> {
   return resolveConfig(parseOverrides([
-    `data.root=${await smallData()}`, 'data.image_size=16', 'train.batch_size=4', 'train.epochs=2', 'train.threads=1', 'train.device=cpu', `output.dir=${outDir}`, ...overrides,
+    `data.root=${await smallData()}`, 'data.image_size=16', 'train.batch_size=3', 'train.epochs=2', 'train.threads=1', 'train.device=cpu', `output.dir=${outDir}`, ...overrides,
   ]));
 }
 
@@ -69,7 +69,7 @@ test('train() writes nothing to stdout or stderr, and reports a run as events in
   assert.deepEqual(rest, expected);
 
   const [dataEvent, warning, started] = events;
-  assert.deepEqual(dataEvent, { type: 'data', root: withBroken, classes: ['hotdog', 'nothotdog'], train: 17, val: 4, valSource: 'test', valFraction: 0.2 });
+  assert.deepEqual(dataEvent, { type: 'data', root: withBroken, classes: ['hotdog', 'nothotdog'], train: 13, val: 4, valSource: 'split', valFraction: 0.2, test: 4 });
   assert.equal(warning!.type === 'warning' && warning.code, 'image-skipped');
   assert.equal(warning!.type === 'warning' && warning.path, join(withBroken, 'train', 'hotdog', 'hotdog-9999.jpg'));
   assert.deepEqual(started, {
@@ -114,9 +114,12 @@ test('an interrupted run reports its checkpoint and where --resume continues', a
 test('the CLI renders each event as the line it always printed', () => {
   const metrics = { epoch: 2, train_loss: 0.51234, train_acc: 0.75, val_loss: 0.4, val_acc: 0.875, lr: 0.001, img_per_s: 123.45, seconds: 3.21 };
   const lines: [TrainEvent, string | null][] = [
-    [{ type: 'data', root: '/d', classes: ['a', 'b'], train: 40, val: 10, valSource: 'split', valFraction: 0.2 }, 'data: /d: 2 classes (a, b), 40 train / 10 val images (0.2 held out)'],
-    [{ type: 'data', root: '/d', classes: ['a', 'b'], train: 40, val: 10, valSource: 'test', valFraction: 0.2 }, 'data: /d: 2 classes (a, b), 40 train / 10 val images (test/)'],
-    [{ type: 'data', root: '/d', classes: ['a', 'b'], train: 40, val: 0, valSource: 'none', valFraction: 0 }, 'data: /d: 2 classes (a, b), 40 train / 0 val images (no validation)'],
+    [{ type: 'data', root: '/d', classes: ['a', 'b'], train: 40, val: 10, valSource: 'split', valFraction: 0.2, test: 0 }, 'data: /d: 2 classes (a, b), 40 train / 10 val images (0.2 of train/ held out)'],
+    [
+      { type: 'data', root: '/d', classes: ['a', 'b'], train: 40, val: 10, valSource: 'split', valFraction: 0.2, test: 12 },
+      'data: /d: 2 classes (a, b), 40 train / 10 val images (0.2 of train/ held out) / 12 test images (test/, evaluated at the end)',
+    ],
+    [{ type: 'data', root: '/d', classes: ['a', 'b'], train: 40, val: 0, valSource: 'none', valFraction: 0, test: 0 }, 'data: /d: 2 classes (a, b), 40 train / 0 val images (no validation)'],
     [{ type: 'pretrained', path: '/p.safetensors', loaded: 120, fresh: ['fc.bias', 'fc.weight'] }, 'pretrained: loaded 120 tensors from /p.safetensors; kept fresh: fc.bias, fc.weight'],
     [
       { type: 'run-started', runDir: '/r', resumed: null, epochs: 3, stepsPerEpoch: 5, model: { arch: 'resnet18', parameterCount: 11177538, device: 'cpu', threads: 2, amp: true } },
@@ -193,9 +196,9 @@ test('CLI: plain lines on stderr and the summary on stdout; the demo set is gene
   const stderr = generated.stderr.split('\n');
   assert.match(stderr[0]!, /^config: \/.*\/configs\/default\.yaml$/, 'the package\'s default recipe, named');
   assert.equal(stderr[1], 'data: generating the demo set in data/demo (first use)');
-  assert.match(stderr[2]!, /^data: .*data\/demo: 2 classes \(hotdog, nothotdog\), 480 train \/ 120 val images \(test\/\)$/);
+  assert.match(stderr[2]!, /^data: .*data\/demo: 2 classes \(hotdog, nothotdog\), 384 train \/ 96 val images \(0\.2 of train\/ held out\) \/ 120 test images \(test\/, evaluated at the end\)$/);
   assert.equal(stderr[3], 'model: resnet18, 11,177,538 parameters, device cpu, 1 thread(s)');
-  assert.ok(stderr.some((l) => /^epoch 1\/1 step 8\/8 loss \d+\.\d{4} [\d.]+ img\/s ETA 00:00$/.test(l)), generated.stderr);
+  assert.ok(stderr.some((l) => /^epoch 1\/1 step 6\/6 loss \d+\.\d{4} [\d.]+ img\/s ETA 00:00$/.test(l)), generated.stderr);
   assert.ok(stderr.some((l) => /^epoch 1\/1: train loss \d+\.\d{4} acc \d\.\d{4}, val loss \d+\.\d{4} acc \d\.\d{4}, [\d.]+ img\/s, [\d.]+ s \(best\)$/.test(l)), generated.stderr);
   assert.doesNotMatch(generated.stderr, /\r|\x1b/, 'no bar off a terminal');
   const summary = JSON.parse(generated.stdout.trim().split('\n').at(-1)!);

@@ -1,10 +1,10 @@
 import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import sharp from 'sharp';
-import { generateDemoData } from '../src/data/index.ts';
+import { generateDemoData, scanImageFolder } from '../src/data/index.ts';
 import { resolveConfig, parseOverrides, resumeConfig, train, type TrainConfig, type TrainSummary } from '../src/train/index.ts';
 import { TrainProgress } from '../src/cli/train.ts';
 import { readSafetensors, readCheckpoint, createModel, saveCheckpoint } from '../src/index.ts';
@@ -38,8 +38,9 @@ test('a run writes every output, and the same seed and threads give the same met
   const a = await train(await config(out, 'output.name=a'));
   const b = await train(await config(out, 'output.name=b'));
   assert.deepEqual((await readdir(a.run_dir)).sort(), [
-    'config.yaml', 'last.safetensors', 'metrics.jsonl', 'model.safetensors', 'optimizer.safetensors', 'reference.jsonl', 'report.html', 'state.json',
-  ]);
+    'config.yaml', 'last.safetensors', 'metrics.jsonl', 'model.safetensors', 'reference.jsonl', 'report.html', 'state.json',
+  ], 'a finished run keeps no optimizer state');
+  assert.equal(JSON.parse(await readFile(join(a.run_dir, 'state.json'), 'utf8')).optimizer_kept, false);
   assert.equal(await readlink(join(out, 'latest')), 'b');
   assert.equal(a.epochs, 2);
   assert.deepEqual(a.classes, ['hotdog', 'nothotdog']);
@@ -61,10 +62,13 @@ test('a run writes every output, and the same seed and threads give the same met
 
 /**
  * Two classes that differ in brightness alone (bright or dark noise), so a few
- * steps learn them. `swapped` writes the same train/ images under each other's
- * class (test/ unchanged): training on it unlearns what test/ checks.
+ * steps learn them: 40 per class in train/, 10 in test/. With `swapExcept`,
+ * every train/ image whose file name is not in it shows the other class's
+ * brightness (names unchanged, so the seeded validation split holds the same
+ * files): training on it unlearns what the images it keeps (the validation
+ * split) and test/ check.
  */
-async function brightnessData(root: string, swapped: boolean): Promise<string> {
+async function brightnessData(root: string, swapExcept?: ReadonlySet<string>): Promise<string> {
   const size = 32;
   let state = 0x9e3779b9;
   const noise = () => {
@@ -77,29 +81,34 @@ async function brightnessData(root: string, swapped: boolean): Promise<string> {
   for (const [c, [cls, base]] of classes.entries()) {
     for (let i = 0; i < 50; i++) {
       const split = i < 40 ? 'train' : 'test';
-      const folder = split === 'train' && swapped ? classes[1 - c]![0] : cls;
+      const name = `${cls}-${i}.png`;
+      const brightness = split === 'train' && swapExcept && !swapExcept.has(name) ? classes[1 - c]![1] : base;
       const pixels = Buffer.alloc(size * size * 3);
-      for (let p = 0; p < pixels.length; p++) pixels[p] = base - 50 + Math.floor(noise() * 100);
-      await mkdir(join(root, split, folder), { recursive: true });
-      await writeFile(join(root, split, folder, `${cls}-${i}.png`), await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer());
+      for (let p = 0; p < pixels.length; p++) pixels[p] = brightness - 50 + Math.floor(noise() * 100);
+      await mkdir(join(root, split, cls), { recursive: true });
+      await writeFile(join(root, split, cls, name), await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer());
     }
   }
   return root;
 }
 
-test('model.safetensors holds the best epoch, last.safetensors the last', async () => {
+test('the best epoch is chosen on validation held out of train/, never on test/; test/ is evaluated once, apart', async () => {
   const out = await tempDir();
   const data = await tempDir('torchdog-train-brightness-');
-  const learn = await brightnessData(join(data, 'learn'), false);
-  const unlearn = await brightnessData(join(data, 'unlearn'), true);
-  // Epochs 1-2 learn the labels that validation (test/) checks; epochs 3-4
-  // train on the same kind of images with the labels swapped, so each step
-  // moves the model away from what validation rewards. The best epoch is then
-  // one of the first two by construction, not by one CPU's rounding.
+  const learn = await brightnessData(join(data, 'learn'));
+  const held = new Set((await scanImageFolder(learn, { valFraction: 0.2, seed: 0 })).val.map((s) => basename(s.path)));
+  const unlearn = await brightnessData(join(data, 'unlearn'), held);
+  // Epochs 1-2 learn the labels that validation checks; epochs 3-4 train on
+  // the other images of train/ with their brightness swapped (validation's
+  // images unchanged), so each step moves the model away from what
+  // validation rewards. The best epoch is then one of the first two by
+  // construction, not by one CPU's rounding.
   const first = await train(await config(out, `data.root=${learn}`, 'train.epochs=2', 'output.name=best'));
   const summary = await train(await resumeConfig(first.run_dir, parseOverrides([`data.root=${unlearn}`, 'train.epochs=4'])), { resume: first.run_dir });
   const history = await metrics(summary.run_dir);
   assert.equal(summary.epochs, 4);
+  // Validation is 20% of train/ (8 of 40 per class) although test/ exists; test/ is counted apart.
+  assert.deepEqual([summary.n_train, summary.n_val, summary.n_test], [64, 16, 20]);
   assert.ok(summary.best_epoch! <= 2, `precondition: best epoch ${summary.best_epoch} must be a learning one (val_acc ${history.map((h) => h.val_acc)})`);
   const best = await readSafetensors(join(summary.run_dir, 'model.safetensors'));
   const last = await readSafetensors(join(summary.run_dir, 'last.safetensors'));
@@ -108,13 +117,15 @@ test('model.safetensors holds the best epoch, last.safetensors the last', async 
   assert.equal(summary.best_val_acc, history[summary.best_epoch! - 1].val_acc);
   assert.equal(last.metadata.epoch, '4');
   assert.notDeepEqual(Buffer.from(best.tensors.get('fc.weight')!.data), Buffer.from(last.tensors.get('fc.weight')!.data));
-  // Evaluating the best checkpoint reproduces the best validation accuracy.
-  const evaluated = await runCli(['eval', '--model', join(summary.run_dir, 'model.safetensors'), '--data', learn, '--device', 'cpu', '--threads', '1']);
+  // test/ was never looked at while choosing: `eval --split test` of the best checkpoint is the summary's test_acc.
+  const evaluated = await runCli(['eval', '--model', join(summary.run_dir, 'model.safetensors'), '--data', learn, '--split', 'test', '--device', 'cpu', '--threads', '1']);
   assert.equal(evaluated.code, 0, evaluated.stderr);
   const result = JSON.parse(evaluated.stdout);
-  assert.equal(result.accuracy, summary.best_val_acc);
-  assert.equal(result.n, summary.n_val);
+  assert.equal(typeof summary.test_acc, 'number');
+  assert.equal(result.accuracy, summary.test_acc);
+  assert.equal(result.n, summary.n_test);
   assert.deepEqual(Object.keys(result.per_class), ['hotdog', 'nothotdog']);
+  assert.match(await readFile(join(summary.run_dir, 'report.html'), 'utf8'), /<th>test_acc<\/th><td>/);
 });
 
 test('an interrupted run resumes mid-epoch to exactly the uninterrupted result', async () => {

@@ -21,3 +21,14 @@ test('htmlPage: escaped title, a policy that forbids scripts and fetches, shared
   assert.ok(style.indexOf('footer {') < style.indexOf('.mine {'), 'the page can refine the shared rules');
   assert.match(page, /<body>\n<p>hi<\/p>\n<footer>Written by torchdog\.<\/footer>\n<\/body>\n<\/html>\n$/);
 });
+
+test("a page's one script is allowed by its SHA-256 and nothing else; without one, no script may run", async () => {
+  const { createHash } = await import('node:crypto');
+  const plain = htmlPage('t', '', '<p>x</p>');
+  assert.doesNotMatch(plain, /script-src|<script>/);
+  const script = 'document.title = "sorted";';
+  const page = htmlPage('t', '', '<p>x</p>', script);
+  const hash = createHash('sha256').update(script).digest('base64');
+  assert.ok(page.includes(`content="default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-${hash}'"`));
+  assert.ok(page.includes(`<script>${script}</script>`));
+});

@@ -11,6 +11,7 @@ type Command = (argv: string[]) => Promise<number>;
 // start in a fraction of the time without them.
 const COMMANDS: Record<string, () => Promise<Command>> = {
   train: async () => (await import('./train.js')).trainCommand,
+  'lr-find': async () => (await import('./lr-find.js')).lrFindCommand,
   eval: async () => (await import('./eval.js')).evalCommand,
   predict: async () => (await import('./predict.js')).predictCommand,
   drift: async () => (await import('./drift.js')).driftCommand,
@@ -23,7 +24,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 /** The commands `torchdog` dispatches to. */
 export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
 
-const USES_IMAGES = new Set(['train', 'eval', 'predict', 'serve', 'quantize']);
+const USES_IMAGES = new Set(['train', 'lr-find', 'eval', 'predict', 'serve', 'quantize']);
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { join, relative, resolve } from 'node:path';
 import { DEMO_MARKER, ensureDemoData } from '../data/index.js';
 import {
-  DEFAULT_CONFIG, configKeysNamed, loadConfigFile, parseOverrides, resolveConfig, resumeConfig, train,
-  type StepEvent, type TrainConfig, type TrainEvent,
+  DEFAULT_CONFIG, configKeysNamed, loadConfigFile, parseOverrides, parseSweep, resolveConfig, resumeConfig, sweep, sweepGrid, train,
+  type StepEvent, type SweepEvent, type TrainConfig, type TrainEvent,
 } from '../train/index.js';
 import { isDirectory, pathExists } from '../util/index.js';
 import { clock, ProgressBar, type ProgressStream } from './progress.js';
@@ -29,6 +29,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string', short: 'c' },
       resume: { type: 'string' },
+      multirun: { type: 'boolean', short: 'm' },
       help: { type: 'boolean', short: 'h' },
       ...LAUNCH_OPTIONS,
     },
@@ -37,6 +38,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
     process.stdout.write(TRAIN_USAGE);
     return 0;
   }
+  if (values.multirun) {
+    if (values.resume) throw new UsageError('--multirun resumes by itself: run the same command again (without --resume)');
+    if (Object.keys(LAUNCH_OPTIONS).some((flag) => flag in values)) throw new UsageError('--multirun runs its grid in this process; --nproc and the launcher\'s flags start one run');
+    return multirun(values.config, positionals);
+  }
   const config = await commandConfig(values.config, values.resume, parseOverrides(positionals));
   const worker = workerOptions();
   const progress = new TrainProgress(process.stderr, config.train.log_every);
@@ -44,23 +50,50 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (!worker) await provideDemoData(config, progress);
   if (worker) exitWithLauncher();
   else if (Object.keys(LAUNCH_OPTIONS).some((flag) => flag in values)) return launch(argv, values);
+  // Rank 0 speaks for a distributed job; the other ranks train silently.
   const quiet = worker !== null && worker.rank !== 0;
+  const onEvent = quiet ? undefined : (e: TrainEvent) => progress.render(e);
+  const summary = await untilStopped(quiet ? null : progress, (signal) => train(config, { resume: values.resume, signal, onEvent, distributed: worker ?? undefined }));
+  if (!quiet) process.stdout.write(JSON.stringify(summary) + '\n');
+  return summary.interrupted ? 130 : 0;
+}
 
-  // First Ctrl-C: finish the step, write a consistent checkpoint, stop.
-  // Second: leave at once (checkpoints are written atomically anyway).
+/** `--multirun key=a,b ...`: the grid one run after another; rerunning the command continues it. */
+async function multirun(file: string | undefined, overrides: string[]): Promise<number> {
+  const { fixed, axes } = parseSweep(overrides);
+  if (axes.length === 0) throw new UsageError('--multirun needs a swept key: key=a,b (e.g. optim.lr=1e-3,3e-4 train.batch_size=16,32)');
+  const grid = sweepGrid([await loadConfigFile(file ?? DEFAULT_CONFIG_FILE)], fixed, axes);
+  const progress = new TrainProgress(process.stderr, grid[0]!.config.train.log_every);
+  progress.line(`config: ${shownPath(file ?? DEFAULT_CONFIG_FILE)}; sweep of ${grid.length} runs over ${axes.map((a) => a.key).join(', ')}`);
+  await provideDemoData(grid[0]!.config, progress);
+  const summary = await untilStopped(progress, (signal) => sweep(grid, { signal, onEvent: (e) => renderSweepEvent(progress, e) }));
+  process.stdout.write(JSON.stringify(summary) + '\n');
+  return summary.interrupted ? 130 : 0;
+}
+
+function renderSweepEvent(progress: TrainProgress, event: SweepEvent): void {
+  if (event.type === 'run-event') return progress.render(event.event);
+  const what = Object.entries(event.overrides).map(([k, v]) => `${k}=${v}`).join(' ');
+  const action = event.action === 'skip' ? 'done, skipped' : event.action === 'resume' ? 'resuming' : 'starting';
+  progress.line(`sweep: run ${event.n + 1}/${event.runs} (${what}): ${action}, ${event.runDir}`);
+}
+
+/**
+ * Runs `work` with Ctrl-C (and SIGTERM) wired to its signal. First: finish
+ * the step, write a consistent checkpoint, stop. Second: leave at once
+ * (checkpoints are written atomically anyway).
+ */
+async function untilStopped<T>(progress: TrainProgress | null, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const onSignal = () => {
     if (controller.signal.aborted) process.exit(130);
-    if (!quiet) progress.line('stopping after this step (Ctrl-C again to quit now)…');
+    progress?.line('stopping after this step (Ctrl-C again to quit now)…');
     controller.abort();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const onEvent = quiet ? undefined : (e: TrainEvent) => progress.render(e);
-    const summary = await train(config, { resume: values.resume, signal: controller.signal, onEvent, distributed: worker ?? undefined });
-    if (!quiet) process.stdout.write(JSON.stringify(summary) + '\n');
-    return summary.interrupted ? 130 : 0;
+    return await work(controller.signal);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -79,7 +112,7 @@ async function commandConfig(file: string | undefined, resume: string | undefine
 function overrideHint(option: string, value: string | undefined): string {
   const keys = configKeysNamed(option);
   const example = (key: string) => `${key}=${value ?? 'VALUE'}`;
-  if (keys.length === 0) return "train's options are --config, --resume, --help and the launcher's (--nproc, --nnodes, --node-rank, --master, --host, --timeout); config keys are set as key=value (e.g. train.epochs=5), see 'torchdog train --help'";
+  if (keys.length === 0) return "train's options are --config, --resume, --multirun, --help and the launcher's (--nproc, --nnodes, --node-rank, --master, --host, --timeout); config keys are set as key=value (e.g. train.epochs=5), see 'torchdog train --help'";
   return `config keys are set as key=value, without dashes: ${keys.map(example).join(' or ')}`;
 }
 
@@ -94,7 +127,7 @@ function shownPath(path: string): string {
  * regenerated when the one there was drawn by an older painter. A folder there
  * without the demo marker is the user's own images and is left alone.
  */
-async function provideDemoData(config: TrainConfig, progress: TrainProgress): Promise<void> {
+export async function provideDemoData(config: TrainConfig, progress: TrainProgress): Promise<void> {
   const root = config.data.root;
   if (resolve(root) !== resolve(DEFAULT_CONFIG.data.root)) return;
   const absent = !(await pathExists(root));
@@ -136,8 +169,9 @@ export class TrainProgress {
 export function describe(event: Exclude<TrainEvent, StepEvent>): string | null {
   switch (event.type) {
     case 'data': {
-      const held = event.valSource === 'test' ? 'test/' : event.valSource === 'split' ? `${event.valFraction} held out` : 'no validation';
-      return `data: ${event.root}: ${event.classes.length} classes (${event.classes.join(', ')}), ${event.train} train / ${event.val} val images (${held})`;
+      const held = event.valSource === 'split' ? `${event.valFraction} of train/ held out` : 'no validation';
+      const test = event.test > 0 ? ` / ${event.test} test images (test/, evaluated at the end)` : '';
+      return `data: ${event.root}: ${event.classes.length} classes (${event.classes.join(', ')}), ${event.train} train / ${event.val} val images (${held})${test}`;
     }
     case 'pretrained':
       return `pretrained: loaded ${event.loaded} tensors from ${event.path}` + (event.fresh.length ? `; kept fresh: ${event.fresh.join(', ')}` : '');

@@ -7,6 +7,7 @@ Usage: torchdog <command> [options]
 
 Commands:
   train [--config FILE] [key=value ...]   train on an image folder; last stdout line is a JSON summary
+  lr-find [--config FILE] [key=value ...] learning-rate range test; one JSON line, the curve in lr-find.html
   eval --model M --data DIR               accuracy and loss on a split; one JSON line
   predict --model M IMAGE...              classify image files; one JSON line per image
   drift --reference R --current C         recent predictions against the training set; JSON, --html page
@@ -39,11 +40,14 @@ Options:
 `;
 
 export const TRAIN_USAGE = `Usage: torchdog train [--config FILE] [--resume RUN_DIR] [--nproc N [--nnodes M --node-rank R --master HOST:PORT]] [key=value ...]
+       torchdog train --multirun [--config FILE] key=a,b [key2=c,d ...] [key=value ...]
 
 Trains ResNet18 on an ImageFolder (DATA/train/<class>/*.jpg, optional DATA/test/).
 Progress goes to stderr (a bar on a terminal; otherwise a line every
 train.log_every steps and one per epoch); the last stdout line is a JSON
-summary with run_dir, epochs, best_val_acc, val_acc and train_img_per_s.
+summary with run_dir, epochs, best_val_acc and val_acc (on data.val_fraction held
+out of train/, which chooses the best epoch), test_acc (test/, evaluated once with
+the best weights) and train_img_per_s.
 The default data.root, data/demo, is the embedded demo set: generated there on
 first use (a folder of your own at that path is used as it is).
 
@@ -55,6 +59,12 @@ Options:
                        one job over M machines: the same command on each (docs/distributed.md)
   --host ADDR          this machine's address for the other ranks  [default: the one routing to --master]
   --timeout S          rendezvous and collective timeout, seconds  [default: 300]
+  --multirun, -m       a sweep (Hydra's comma syntax): every combination of the
+                       key=a,b values, one run after another, into
+                       OUTPUT_DIR/<sweep>/<n>/ (<sweep>: output.name, else a hash of
+                       the grid); writes <sweep>/summary.jsonl and <sweep>/index.html
+                       (all runs' curves, a sortable table). The same command again
+                       skips the finished runs and resumes the interrupted one
   key=value            dotted overrides, e.g. train.epochs=5 optim.lr=3e-4 data.root=data/hotdog
   --help, -h           show this help
 
@@ -63,14 +73,38 @@ Keys and their defaults (the default recipe, the same from any folder):
   strict: false}; model.{arch: resnet18, pretrained: null}; optim.{name: adam|adamw|sgd,
   lr: 0.001, weight_decay: 0, momentum: 0.9, nesterov, betas, schedule: cosine|none|step,
   warmup_epochs: 0, step_size, gamma, min_lr}; train.{epochs: 8, batch_size: 32, seed: 0,
-  device: auto, threads: 0, amp: false, augment.{hflip: true, crop_scale: [0.6, 1],
-  crop_ratio}, early_stopping.{patience, min_delta}, log_every: 10};
+  device: auto, threads: 0, amp: auto|true|false, label_smoothing: 0, ema: 0 (EMA decay,
+  e.g. 0.999: evaluated and saved), grad_accum_steps: 1, clip_grad_norm: null,
+  augment.{hflip: true, crop_scale: [0.6, 1], crop_ratio, mixup.{alpha: 0, prob: 1},
+  cutmix.{alpha: 0, prob: 1}}, early_stopping.{patience, min_delta}, log_every: 10};
   output.{dir: runs, name, gcs}.
+  train.amp auto: bf16 autocast on CUDA and CPUs with AVX512-BF16/AMX, float32
+  elsewhere; the summary's precision says which ran.
 
 A run writes RUN_DIR/{config.yaml, metrics.jsonl, model.safetensors (best),
 last.safetensors, optimizer.safetensors, state.json, reference.jsonl, report.html}
 and points OUTPUT_DIR/latest at it. Ctrl-C stops after the current step with a
 checkpoint that --resume continues exactly.
+`;
+
+export const LR_FIND_USAGE = `Usage: torchdog lr-find [--config FILE] [options] [key=value ...]
+
+The learning-rate range test (fastai's lr_find): a fresh model (train.seed)
+trains on the config's data, one batch per step, while the learning rate grows
+exponentially from --start-lr to --end-lr; the loss is smoothed (EMA 0.98,
+bias-corrected) and the test stops when it exceeds 4x its lowest. Prints one
+JSON line {"suggested_lr" (steepest fall of the smoothed loss), "min_loss_lr",
+"steps", "stopped", "html"} and draws the curve in --html. Writes no run
+directory and changes no run's weights.
+
+Options:
+  --config, -c FILE    YAML config            [default: the package's configs/default.yaml]
+  --steps N            steps of the ramp                                   [default: 100]
+  --start-lr X         first learning rate                                 [default: 1e-7]
+  --end-lr X           last learning rate                                  [default: 10]
+  --html FILE          the curve                                           [default: lr-find.html]
+  key=value            dotted config overrides, as for train
+  --help, -h           show this help
 `;
 
 export const EVAL_USAGE = `Usage: torchdog eval --model M.safetensors --data DIR [--split test]

@@ -8,3 +8,5 @@ export { generateDemoData, ensureDemoData, DEMO_MARKER } from './demo.js';
 export type { DemoDataOptions, DemoDataSet } from './demo.js';
 export { renderDemoImage, DEMO_CLASSES, PAINTER_VERSION } from './demo-painter.js';
 export type { DemoClass } from './demo-painter.js';
+export { mixBatch, mixedTargets } from './mix.js';
+export type { MixOptions, MixedBatch } from './mix.js';

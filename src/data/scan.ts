@@ -1,6 +1,7 @@
 // ImageFolder scanning (DESIGN.md): ROOT/{train,test}/<class>/*.{jpg,jpeg,png,webp};
-// classes are the sorted folder names of train/; without test/, a seeded
-// val_fraction of train/ (per class) is held out. Symbolic links to images
+// classes are the sorted folder names of train/; a seeded val_fraction of
+// train/ (per class) is always held out for model selection, and test/, when
+// present, is only evaluated, never chosen on. Symbolic links to images
 // and to folders are followed, as torchvision's ImageFolder does.
 import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
@@ -19,9 +20,11 @@ export interface ImageFolder {
   root: string;
   classes: string[];
   train: Sample[];
-  /** test/ when present, else the held-out part of train/. */
+  /** The held-out part of train/ (what model selection looks at); empty when valFraction is 0. */
   val: Sample[];
-  valSource: 'test' | 'split' | 'none';
+  valSource: 'split' | 'none';
+  /** test/'s images; empty without test/. */
+  test: Sample[];
 }
 
 export class DatasetError extends Error {
@@ -114,12 +117,13 @@ export async function scanImageFolder(root: string, options: { valFraction: numb
     if (!all.some((s) => s.label === label)) throw new DatasetError(`${join(trainDir, name)}: no images (${IMAGE_EXTENSIONS.join(', ')})`);
   }
   const testDir = join(root, 'test');
+  let test: Sample[] = [];
   if (await isDirectory(testDir)) {
     const extra = (await listClassDirs(testDir)).filter((c) => !classes.includes(c));
     if (extra.length > 0) throw new DatasetError(`${testDir}: class folder(s) ${extra.join(', ')} not in train/`);
-    return { root, classes, train: all, val: await scanSplit(testDir, classes), valSource: 'test' };
+    test = await scanSplit(testDir, classes);
   }
-  if (options.valFraction === 0) return { root, classes, train: all, val: [], valSource: 'none' };
+  if (options.valFraction === 0) return { root, classes, train: all, val: [], valSource: 'none', test };
   // Per-class seeded split, so every class is represented in validation.
   const random = new Random(options.seed ^ 0x5eed);
   const train: Sample[] = [];
@@ -131,5 +135,5 @@ export async function scanImageFolder(root: string, options: { valFraction: numb
     train.push(...items.slice(held));
   }
   const order = (a: Sample, b: Sample) => byName(a.path, b.path);
-  return { root, classes, train: train.sort(order), val: val.sort(order), valSource: 'split' };
+  return { root, classes, train: train.sort(order), val: val.sort(order), valSource: 'split', test };
 }

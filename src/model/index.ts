@@ -5,7 +5,7 @@ export { CALIBRATION_KEY, AUTO_INT8_AGREEMENT, RangeObserver, calibrate, compare
 export type { Calibration, AgreementCount, LabelledBatch } from './calibration.js';
 export { PRECISIONS, PrecisionError, applyPrecision, choosePrecision, cpuFeatures } from './precision.js';
 export type { Precision, PrecisionChoice, CpuFeatures } from './precision.js';
-export type { ActivationRange, ServingPrecision, ModelOptions, OptimizerOptions, ImageBatch, Normalization, ForwardResult, StepResult, EvalResult, TorchScriptExportOptions, TorchScriptRun } from './model.js';
+export type { ActivationRange, ServingPrecision, ModelOptions, OptimizerOptions, ImageBatch, Normalization, ForwardResult, StepResult, EvalResult, TorchScriptExportOptions, TorchScriptRun, TrainRecipe, TrainStepOptions } from './model.js';
 export {
   readCheckpoint, saveCheckpoint, loadWeights, checkTensorValues, checkpointMetadata, parseCheckpointMetadata, maxBatchForMemory,
   CheckpointError, CHECKPOINT_FORMAT, MAX_IMAGE_SIZE, BATCH_MEMORY_BYTES,

@@ -2,7 +2,7 @@
 // checks every argument here, once, before the addon (a trusted marshaller)
 // sees it; the engine keeps only its own invariants (buffer lengths, tensor
 // names and shapes of the network it built).
-import { loadNative, type NativeModel, type NativeOptimizerOptions } from '../native.js';
+import { loadNative, type NativeModel, type NativeOptimizerOptions, type NativeTrainRecipe, type NativeTrainStepOptions } from '../native.js';
 import {
   expectBoolean,
   expectInteger,
@@ -69,6 +69,30 @@ export interface StepResult {
   count: number;
 }
 
+export interface TrainStepOptions {
+  /**
+   * Soft targets, row-major [count, numClasses], each row a distribution
+   * (mixup, cutmix); the loss is their cross-entropy. `labels` still count `correct`.
+   */
+  targets?: Float32Array;
+  /** false: keep this step's gradients for the next step instead of an optimizer step (accumulation). Default true. */
+  apply?: boolean;
+}
+
+/** How trainStep computes its loss and updates the weights; unset fields take the defaults (plain steps). */
+export interface TrainRecipe {
+  /** Cross-entropy's label smoothing, in [0, 1). Default 0. */
+  labelSmoothing?: number;
+  /** Largest L2 norm of all gradients together before a step; 0 = none. Default 0. */
+  clipGradNorm?: number;
+  /** Gradients are of loss * lossScale (1/N when N steps accumulate). Default 1. */
+  lossScale?: number;
+  /** BatchNorm in eval mode while training: running statistics used and not updated. Default false. */
+  freezeBatchNorm?: boolean;
+  /** Exponential moving average of the weights after every optimizer step, decay in [0, 1); 0 = none. Default 0. */
+  emaDecay?: number;
+}
+
 export interface EvalResult extends StepResult {
   /** Argmax class per image. */
   predicted: Int32Array;
@@ -98,6 +122,7 @@ export interface ActivationRange {
 }
 
 const MODEL_DEFAULTS = { arch: 'resnet18', device: 'auto', seed: 0, threads: 0 } as const;
+const RECIPE_DEFAULTS = { labelSmoothing: 0, clipGradNorm: 0, lossScale: 1, freezeBatchNorm: false, emaDecay: 0 } as const;
 const OPTIMIZER_DEFAULTS = { name: 'adam', lr: 1e-3, weightDecay: 0, momentum: 0.9, nesterov: false, betas: [0.9, 0.999], eps: 1e-8 } as const;
 
 const MAX_CLASSES = 1 << 20;
@@ -184,11 +209,33 @@ export class Model {
     return this.#run(this.#native.forward(checkImages(images), checkNormalization(normalization)));
   }
 
-  /** Forward, cross-entropy, backward, optimizer step; leaves the model in train mode. */
-  trainStep(images: ImageBatch, labels: Int32Array, normalization: Normalization): Promise<StepResult> {
+  /**
+   * Forward, cross-entropy (label smoothing and the rest per setTrainRecipe),
+   * backward, optimizer step unless `options.apply` is false; leaves the
+   * model in train mode.
+   */
+  trainStep(images: ImageBatch, labels: Int32Array, normalization: Normalization, options: TrainStepOptions = {}): Promise<StepResult> {
     this.#alive('trainStep');
     const batch = checkImages(images);
-    return this.#run(this.#native.trainStep(batch, this.#checkLabels(labels, batch.count), checkNormalization(normalization)));
+    const checkedLabels = this.#checkLabels(labels, batch.count);
+    const step = this.#checkStepOptions(options, batch.count);
+    return this.#run(this.#native.trainStep(batch, checkedLabels, checkNormalization(normalization), step));
+  }
+
+  /** Replaces the training recipe (unset fields: defaults). A new emaDecay starts the EMA again at the next step. */
+  setTrainRecipe(recipe: TrainRecipe = {}): Promise<void> {
+    this.#alive('setTrainRecipe');
+    return this.#run(this.#native.setTrainRecipe(resolveRecipe(recipe)));
+  }
+
+  /**
+   * Exchanges the weights with their EMA (setTrainRecipe's emaDecay) without
+   * a copy: evaluation, forward and getTensors then see the EMA; call again
+   * to swap back before training on. Rejects when the recipe keeps no EMA.
+   */
+  swapEmaWeights(): Promise<void> {
+    this.#alive('swapEmaWeights');
+    return this.#run(this.#native.swapEmaWeights());
   }
 
   /** Loss and predictions without gradients; leaves the model in eval mode. */
@@ -373,6 +420,28 @@ export class Model {
     if (this.#disposed) throw new Error(`Model.${method}: the model has been disposed`);
   }
 
+  #checkStepOptions(options: TrainStepOptions, count: number): NativeTrainStepOptions {
+    if (typeof options !== 'object' || options === null) throw invalid('options', 'an object {targets, apply}', options);
+    expectKnownKeys(options, 'options', ['targets', 'apply']);
+    const apply = options.apply === undefined ? true : expectBoolean(options.apply, 'options.apply');
+    const { targets } = options;
+    if (targets === undefined) return { apply };
+    const k = this.numClasses;
+    if (!(targets instanceof Float32Array) || targets.length !== count * k) {
+      throw invalid('options.targets', `a Float32Array of count*numClasses = ${count * k} soft targets`, targets);
+    }
+    for (let i = 0; i < count; i++) {
+      let sum = 0;
+      for (let j = 0; j < k; j++) {
+        const v = targets[i * k + j]!;
+        if (!(v >= 0 && v <= 1)) throw invalid(`options.targets[${i * k + j}]`, 'a probability in [0, 1]', v);
+        sum += v;
+      }
+      if (Math.abs(sum - 1) > 1e-3) throw invalid(`options.targets row ${i}`, 'probabilities summing to 1', sum);
+    }
+    return { targets, apply };
+  }
+
   #checkLabels(labels: Int32Array, count: number): Int32Array {
     if (!(labels instanceof Int32Array)) throw invalid('labels', 'an Int32Array', labels);
     if (labels.length !== count) throw invalid('labels', `one label per image (${count})`, labels);
@@ -419,6 +488,24 @@ function resolveOptimizer(options: OptimizerOptions): NativeOptimizerOptions {
     beta1: expectNumber(o.betas[0], 'optimizer.betas[0]', 0, 0.999999),
     beta2: expectNumber(o.betas[1], 'optimizer.betas[1]', 0, 0.999999999),
     eps: expectNumber(o.eps, 'optimizer.eps', 0, 1),
+  };
+}
+
+function resolveRecipe(recipe: TrainRecipe): NativeTrainRecipe {
+  if (typeof recipe !== 'object' || recipe === null) throw invalid('recipe', 'an object', recipe);
+  expectKnownKeys(recipe, 'recipe', Object.keys(RECIPE_DEFAULTS));
+  const r = { ...RECIPE_DEFAULTS, ...withoutUndefined(recipe) };
+  const below1 = (v: unknown, name: string) => {
+    const n = expectNumber(v, name, 0, 1);
+    if (n >= 1) throw invalid(name, 'a number in [0, 1)', v);
+    return n;
+  };
+  return {
+    labelSmoothing: below1(r.labelSmoothing, 'recipe.labelSmoothing'),
+    clipGradNorm: expectNumber(r.clipGradNorm, 'recipe.clipGradNorm', 0, 1e9),
+    lossScale: expectNumber(r.lossScale, 'recipe.lossScale', 1e-9, 1e9),
+    freezeBatchNorm: expectBoolean(r.freezeBatchNorm, 'recipe.freezeBatchNorm'),
+    emaDecay: below1(r.emaDecay, 'recipe.emaDecay'),
   };
 }
 

@@ -36,9 +36,24 @@ export interface TrainConfig {
     seed: number;
     device: string;
     threads: number;
-    /** bf16 autocast for training and evaluation steps (CUDA, or CPUs with bf16 instructions). */
-    amp: boolean;
-    augment: { hflip: boolean; crop_scale: [number, number] | null; crop_ratio: [number, number] };
+    /** bf16 autocast for training and evaluation steps; 'auto': where it pays (CUDA, CPUs with AVX512-BF16 or AMX). */
+    amp: boolean | 'auto';
+    /** Cross-entropy's label smoothing. */
+    label_smoothing: number;
+    /** Decay of an exponential moving average of the weights, evaluated and saved instead of them; 0 = none. */
+    ema: number;
+    /** Batches whose gradients add up to one optimizer step (effective batch: batch_size × this). */
+    grad_accum_steps: number;
+    /** Largest L2 norm of all gradients together before a step; null = no clipping. */
+    clip_grad_norm: number | null;
+    augment: {
+      hflip: boolean;
+      crop_scale: [number, number] | null;
+      crop_ratio: [number, number];
+      /** Batch mixing (timm's Mixup): Beta(alpha, alpha) weights, applied to a batch with probability `prob`; alpha 0 = off. */
+      mixup: { alpha: number; prob: number };
+      cutmix: { alpha: number; prob: number };
+    };
     early_stopping: { patience: number | null; min_delta: number };
     log_every: number;
   };
@@ -50,6 +65,7 @@ type Spec =
   | { kind: 'number'; min?: number; max?: number; nullable?: boolean }
   | { kind: 'string'; nullable?: boolean; pattern?: RegExp; hint?: string }
   | { kind: 'bool' }
+  | { kind: 'bool-or-auto' }
   | { kind: 'enum'; values: readonly string[] }
   | { kind: 'numbers'; length: number; min?: number; max?: number; nullable?: boolean; increasing?: boolean };
 
@@ -88,11 +104,17 @@ const SCHEMA: Schema = {
     seed: { kind: 'int', min: 0, max: 2 ** 31 - 1 },
     device: { kind: 'string', pattern: /^(cpu|auto|cuda(:\d+)?)$/, hint: "'cpu', 'cuda', 'cuda:N' or 'auto'" },
     threads: { kind: 'int', min: 0, max: 1024 },
-    amp: { kind: 'bool' },
+    amp: { kind: 'bool-or-auto' },
+    label_smoothing: { kind: 'number', min: 0, max: 0.99 },
+    ema: { kind: 'number', min: 0, max: 0.999999 },
+    grad_accum_steps: { kind: 'int', min: 1, max: 1024 },
+    clip_grad_norm: { kind: 'number', min: 1e-6, max: 1e6, nullable: true },
     augment: {
       hflip: { kind: 'bool' },
       crop_scale: { kind: 'numbers', length: 2, min: 0.01, max: 1, nullable: true, increasing: true },
       crop_ratio: { kind: 'numbers', length: 2, min: 0.1, max: 10, increasing: true },
+      mixup: { alpha: { kind: 'number', min: 0, max: 100 }, prob: { kind: 'number', min: 0, max: 1 } },
+      cutmix: { alpha: { kind: 'number', min: 0, max: 100 }, prob: { kind: 'number', min: 0, max: 1 } },
     },
     early_stopping: {
       patience: { kind: 'int', min: 1, max: 100000, nullable: true },
@@ -122,8 +144,12 @@ export const DEFAULT_CONFIG: TrainConfig = {
     schedule: 'cosine', warmup_epochs: 0, step_size: 1, gamma: 0.1, min_lr: 0,
   },
   train: {
-    epochs: 8, batch_size: 32, seed: 0, device: 'auto', threads: 0, amp: false,
-    augment: { hflip: true, crop_scale: [0.6, 1], crop_ratio: [0.75, 1.3333333333333333] },
+    epochs: 8, batch_size: 32, seed: 0, device: 'auto', threads: 0, amp: 'auto',
+    label_smoothing: 0, ema: 0, grad_accum_steps: 1, clip_grad_norm: null,
+    augment: {
+      hflip: true, crop_scale: [0.6, 1], crop_ratio: [0.75, 1.3333333333333333],
+      mixup: { alpha: 0, prob: 1 }, cutmix: { alpha: 0, prob: 1 },
+    },
     early_stopping: { patience: null, min_delta: 0 },
     log_every: 10,
   },
@@ -171,6 +197,9 @@ function checkValue(spec: Spec, value: unknown, key: string): unknown {
       return value;
     case 'bool':
       if (typeof value !== 'boolean') fail('true or false');
+      return value;
+    case 'bool-or-auto':
+      if (typeof value !== 'boolean' && value !== 'auto') fail('true, false or auto');
       return value;
     case 'enum':
       if (typeof value !== 'string' || !spec.values.includes(value)) fail(`one of ${spec.values.join(', ')}`);

@@ -2,8 +2,8 @@
 // run continues mid-epoch exactly), then validation, the epoch's metrics, the
 // best checkpoint and the resumable state. Everything random is derived from
 // (seed, epoch, step), never from how many steps this process has run.
-import { makeBatch, type Batch, type DecodedSet } from '../data/index.js';
-import type { Model } from '../model/index.js';
+import { batchIndices, makeBatch, mixBatch, type Batch, type DecodedSet } from '../data/index.js';
+import type { Model, Tensor } from '../model/index.js';
 import { Random, deriveSeed } from '../util/index.js';
 import type { TrainConfig } from './config.js';
 import { epochBatches, type Cluster } from './distributed.js';
@@ -31,6 +31,8 @@ export interface EpochLoop {
   appliedLr: number;
   /** This process's place in a distributed job (distributed.ts); absent alone. */
   readonly cluster?: Cluster;
+  /** bf16 autocast runs (train.amp resolved). */
+  readonly amp: boolean;
 }
 
 export interface EpochSteps {
@@ -40,7 +42,14 @@ export interface EpochSteps {
   interrupted: boolean;
 }
 
-/** The batches of `epoch`, in its seeded order, and the augmentation of each step. */
+/** A step's batch, and its soft targets when it was mixed (mixup, cutmix). */
+interface PlannedBatch {
+  batch: Batch;
+  labels: Int32Array;
+  targets?: Float32Array;
+}
+
+/** The batches of `epoch`, in its seeded order, and the augmentation and mixing of each step. */
 function epochPlan(loop: EpochLoop, epoch: number) {
   const { config, trainSet } = loop;
   const seed = config.train.seed;
@@ -48,8 +57,12 @@ function epochPlan(loop: EpochLoop, epoch: number) {
   const batches = loop.cluster ? loop.cluster.batches(order, loop.run.state, config.train.batch_size) : epochBatches(order, loop.run.state, config.train.batch_size);
   const a = config.train.augment;
   const options = { hflip: a.hflip, cropScale: a.crop_scale, cropRatio: a.crop_ratio };
-  const batch = (step: number): Batch | null =>
-    step < batches.length ? makeBatch(trainSet, batches[step]!, { options, random: new Random(deriveSeed(seed, epoch, step, 2)) }) : null;
+  const batch = (step: number): PlannedBatch | null => {
+    if (step >= batches.length) return null;
+    const made = makeBatch(trainSet, batches[step]!, { options, random: new Random(deriveSeed(seed, epoch, step, 2)) });
+    const mixed = mixBatch(made, loop.classes, a, new Random(deriveSeed(seed, epoch, step, 3)));
+    return mixed ? { batch: made, labels: mixed.labels, targets: mixed.targets } : { batch: made, labels: made.labels };
+  };
   return { steps: batches.length, batch };
 }
 
@@ -62,23 +75,28 @@ export async function trainSteps(loop: EpochLoop): Promise<EpochSteps> {
   let lr = 0;
   // The next batch is assembled while the current step runs natively.
   let next = plan.batch(state.step);
+  const accumulate = config.train.grad_accum_steps;
   while (next) {
     const step = state.step;
-    const batch = next;
+    const { batch, labels, targets } = next;
     lr = learningRate(config.optim, config.train.epochs, epoch + step / plan.steps);
     const t0 = performance.now();
     if (lr !== loop.appliedLr) {
       await model.setLearningRate(lr);
       loop.appliedLr = lr;
     }
-    const pending = model.trainStep(batch, batch.labels, config.data);
+    // An optimizer step every grad_accum_steps batches, and at the epoch's end.
+    const apply = (step + 1) % accumulate === 0 || step + 1 === plan.steps;
+    const pending = model.trainStep(batch, labels, config.data, { targets, apply });
     next = plan.batch(step + 1);
     const r = loop.cluster ? await loop.cluster.reduceStep(await pending, loop.signal) : await pending;
     const seconds = (performance.now() - t0) / 1000;
     if (!Number.isFinite(r.loss)) throw new TrainError(`epoch ${epoch + 1} step ${step + 1}: loss is ${r.loss} (try a lower optim.lr)`);
     recordStep(loop, r, seconds);
     loop.emit(stepEvent(loop, plan.steps, r.loss));
-    if (('stop' in r ? r.stop : loop.signal?.aborted) && next) return { lr, interrupted: true };
+    // Only after an optimizer step: accumulated gradients are not part of a checkpoint.
+    // In a job, the ranks' stop requests are reduced with the step, so all stop together.
+    if (('stop' in r ? r.stop : loop.signal?.aborted) && next && apply) return { lr, interrupted: true };
   }
   return { lr, interrupted: false };
 }
@@ -110,13 +128,24 @@ function stepEvent(loop: EpochLoop, steps: number, loss: number) {
 export async function endEpoch(loop: EpochLoop, lr: number): Promise<void> {
   const { config, model, run, valSet } = loop;
   const state = run.state;
-  const options = { batchSize: config.train.batch_size, normalization: config.data, classes: loop.classes };
-  const val = valSet.samples.length ? await (loop.cluster ? loop.cluster.evaluate(valSet, options) : evaluate(model, valSet, options)) : null;
+  // With train.ema, the EMA is what is evaluated and kept as the best model.
+  const ema = config.train.ema > 0;
+  if (ema) await model.swapEmaWeights();
+  let val: Evaluation | null;
+  let best: boolean;
+  let bestWeights: Tensor[] | null = null;
+  try {
+    const options = { batchSize: config.train.batch_size, normalization: config.data, classes: loop.classes };
+    val = valSet.samples.length ? await (loop.cluster ? loop.cluster.evaluate(valSet, options) : evaluate(model, valSet, options)) : null;
+    best = isImprovement(state, val, config.train.early_stopping.min_delta);
+    if (best && ema) bestWeights = await model.getTensors();
+  } finally {
+    if (ema) await model.swapEmaWeights();
+  }
   const metrics = epochMetrics(state, val, lr);
   state.history.push(metrics);
   state.partial = { loss_sum: 0, correct: 0, count: 0, seconds: 0 };
 
-  const best = isImprovement(state, val, config.train.early_stopping.min_delta);
   if (best) {
     state.best_val_acc = val ? val.accuracy : null;
     state.best_val_loss = val ? val.loss : null;
@@ -134,7 +163,7 @@ export async function endEpoch(loop: EpochLoop, lr: number): Promise<void> {
   }
   state.epoch++;
   state.step = 0;
-  await run.commit(model, best ? metrics : null);
+  await run.commit(model, best ? { metrics, weights: bestWeights, ema: ema ? config.train.ema : null } : null);
 }
 
 function epochMetrics(state: RunState, val: Evaluation | null, lr: number): EpochMetrics {

@@ -13,9 +13,11 @@ export interface DataEvent {
   classes: string[];
   train: number;
   val: number;
-  /** Where validation images come from: test/, a held-out `valFraction` of train/, or nowhere. */
-  valSource: 'test' | 'split' | 'none';
+  /** Where validation images come from: a held-out `valFraction` of train/, or nowhere (valFraction 0). */
+  valSource: 'split' | 'none';
   valFraction: number;
+  /** test/'s images: evaluated once at the end with the best weights, never chosen on. */
+  test: number;
 }
 
 /** `model.pretrained` was loaded: tensors that matched by name and shape, and those kept fresh. */
@@ -94,9 +96,9 @@ export interface UploadedEvent {
 /** Something the user should know that does not stop the run. */
 export interface WarningEvent {
   type: 'warning';
-  code: 'image-skipped' | 'upload-failed';
+  code: 'image-skipped' | 'upload-failed' | 'optimizer-restarted';
   message: string;
-  /** The image skipped, or the gs:// destination that failed. */
+  /** The image skipped, the gs:// destination that failed, or the run directory. */
   path: string;
 }
 

@@ -21,7 +21,7 @@
 import { appendFile, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
-  checkTensorValues, loadWeights, readCheckpoint, readSafetensors, saveCheckpoint, writeSafetensors,
+  checkpointMetadata, checkTensorValues, loadWeights, readCheckpoint, readSafetensors, saveCheckpoint, writeSafetensors,
   type CheckpointInfo, type Model, type Tensor,
 } from '../model/index.js';
 import { pathExists, replaceAtomically, STALE_TEMP_MS, TEMP_FILE, tempPathBeside, writeFileAtomic, type FileContent } from '../util/index.js';
@@ -41,6 +41,15 @@ type CheckpointFile = 'last' | 'optimizer' | 'model';
 const PENDING_FILE = /^(last|optimizer|model)-(0|[1-9][0-9]*)\.safetensors$/;
 const pendingName = (file: CheckpointFile, generation: number) => `${file}-${generation}.safetensors`;
 const settledName = (file: CheckpointFile) => `${file}.safetensors`;
+
+/** An epoch that became the best: its metrics and, with train.ema, the EMA weights it was evaluated with. */
+export interface BestCheckpoint {
+  metrics: EpochMetrics;
+  /** null: the model's own weights. */
+  weights: Tensor[] | null;
+  /** The EMA decay when `weights` are the EMA. */
+  ema: number | null;
+}
 
 /** Resolves the config of a run to resume, with `overrides` (e.g. more epochs) applied on top. */
 export async function resumeConfig(runDir: string, overrides: unknown): Promise<TrainConfig> {
@@ -221,7 +230,7 @@ export class RunDirectory {
    * `best` (the epoch that just became the best), model.safetensors; then
    * the epochs not yet in metrics.jsonl are appended.
    */
-  async commit(model: Model, best: EpochMetrics | null): Promise<void> {
+  async commit(model: Model, best: BestCheckpoint | null): Promise<void> {
     const generation = this.state.generation + 1;
     if (!this.writes) {
       this.state.generation = generation;
@@ -235,22 +244,29 @@ export class RunDirectory {
     await this.appendMetrics();
     const { epoch, step } = this.state;
     if (best) {
-      this.emit({ type: 'checkpoint', kind: 'best', path: join(this.path, settledName('model')), epoch: best.epoch, step: 0 });
+      this.emit({ type: 'checkpoint', kind: 'best', path: join(this.path, settledName('model')), epoch: best.metrics.epoch, step: 0 });
       await this.linkLatest();
     }
     this.emit({ type: 'checkpoint', kind: 'resumable', path: this.stateFile, epoch: epoch + 1, step });
   }
 
-  private async writeCheckpointFiles(model: Model, generation: number, best: EpochMetrics | null, name: (file: CheckpointFile) => string): Promise<void> {
+  /**
+   * The checkpoint's files. Metadata `weights` says what a file holds: 'raw'
+   * (the trained weights) or 'ema' (their moving average, train.ema, with
+   * `ema_decay`); last.safetensors is always raw, for resuming.
+   */
+  private async writeCheckpointFiles(model: Model, generation: number, best: BestCheckpoint | null, name: (file: CheckpointFile) => string): Promise<void> {
     const { epoch, step } = this.state;
     const at = { generation: String(generation) };
     // getTensors copies the weights out, so later steps cannot change what is written.
-    await saveCheckpoint(join(this.path, name('last')), model, { ...this.info, extra: { epoch: String(epoch), step: String(step), ...at } });
+    await saveCheckpoint(join(this.path, name('last')), model, { ...this.info, extra: { epoch: String(epoch), step: String(step), weights: 'raw', ...at } });
     await writeSafetensors(join(this.path, name('optimizer')), await model.getOptimizerState(), { optimizer: this.optimizerName, ...at });
     if (best) {
-      await saveCheckpoint(join(this.path, name('model')), model, {
-        ...this.info, extra: { epoch: String(best.epoch), val_acc: String(best.val_acc), val_loss: String(best.val_loss), ...at },
-      });
+      const m = best.metrics;
+      const held: Record<string, string> = best.weights ? { weights: 'ema', ema_decay: String(best.ema) } : { weights: 'raw' };
+      const info = { ...this.info, extra: { epoch: String(m.epoch), val_acc: String(m.val_acc), val_loss: String(m.val_loss), ...held, ...at } };
+      if (best.weights) await writeSafetensors(join(this.path, name('model')), best.weights, checkpointMetadata(info));
+      else await saveCheckpoint(join(this.path, name('model')), model, info);
     }
   }
 
@@ -278,12 +294,38 @@ export class RunDirectory {
     this.metricsLines = this.state.history.length;
   }
 
+  /**
+   * A finished run keeps what a user needs: model.safetensors (the best
+   * weights, what is served and exported), last.safetensors (where training
+   * ended, to extend the run), the metrics, report, config and drift
+   * reference. optimizer.safetensors (twice the weights' size with Adam) only
+   * continues the exact trajectory of an interrupted run, so it goes: state.json
+   * says so first, then the file is removed (a kill between leaves a file
+   * the state disowns, removed on resume).
+   */
+  async finish(): Promise<void> {
+    if (!this.state.optimizer_kept) return;
+    this.state.optimizer_kept = false;
+    await this.write(STATE_FILE, serializeRunState(this.state));
+    await rm(join(this.path, settledName('optimizer')), { force: true });
+  }
+
   /** Loads the committed weights and optimizer state into `model`, refusing any file that is not the state's. */
   private async restore(model: Model, config: TrainConfig): Promise<void> {
     const weights = await this.readLast();
     await loadWeights(model, weights, join(this.path, settledName('last')));
-    const state = await this.readOptimizer(await model.getTensors(), config);
-    await model.setOptimizerState(state);
+    if (this.state.optimizer_kept) {
+      const state = await this.readOptimizer(await model.getTensors(), config);
+      await model.setOptimizerState(state);
+    } else {
+      await rm(join(this.path, settledName('optimizer')), { force: true });
+      this.emit({
+        type: 'warning', code: 'optimizer-restarted', path: this.path,
+        message: `${this.path} had finished and kept no optimizer state: training on starts the optimizer afresh${config.train.ema > 0 ? ' (and the EMA from the last weights)' : ''}`,
+      });
+      // The next commit writes the new optimizer's state.
+      this.state.optimizer_kept = true;
+    }
     await this.checkBest();
   }
 
@@ -368,13 +410,18 @@ export class RunDirectory {
  */
 function optimizerStateOf(weights: readonly Tensor[], config: TrainConfig): Array<Pick<Tensor, 'name' | 'dtype' | 'shape'>> {
   const parameters = weights.filter((t) => t.name.endsWith('.weight') || t.name.endsWith('.bias'));
+  // train.ema: the moving average of every parameter and buffer ("ema.<name>").
+  const ema = config.train.ema > 0 ? weights.map((t) => ({ name: `ema.${t.name}`, dtype: t.dtype, shape: t.shape })) : [];
   const { name, momentum } = config.optim;
-  if (name === 'sgd') return momentum > 0 ? parameters.map((p) => ({ name: `${p.name}.momentum_buffer`, dtype: p.dtype, shape: p.shape })) : [];
-  return parameters.flatMap((p) => [
-    { name: `${p.name}.exp_avg`, dtype: p.dtype, shape: p.shape },
-    { name: `${p.name}.exp_avg_sq`, dtype: p.dtype, shape: p.shape },
-    { name: `${p.name}.step`, dtype: 'I64', shape: [] },
-  ]);
+  if (name === 'sgd') return [...(momentum > 0 ? parameters.map((p) => ({ name: `${p.name}.momentum_buffer`, dtype: p.dtype, shape: p.shape })) : []), ...ema];
+  return [
+    ...parameters.flatMap((p) => [
+      { name: `${p.name}.exp_avg`, dtype: p.dtype, shape: p.shape },
+      { name: `${p.name}.exp_avg_sq`, dtype: p.dtype, shape: p.shape },
+      { name: `${p.name}.step`, dtype: 'I64', shape: [] },
+    ]),
+    ...ema,
+  ];
 }
 
 /**

@@ -25,13 +25,18 @@ export interface RunState {
   best_confusion: number[][] | null;
   /** Early stopping ended the run. */
   finished: boolean;
+  /**
+   * optimizer.safetensors belongs to the checkpoint. A finished run drops it
+   * (RunDirectory.finish): extending the run later starts a fresh optimizer state.
+   */
+  optimizer_kept: boolean;
 }
 
 export function freshState(): RunState {
   return {
     generation: 0, epoch: 0, step: 0, partial: { loss_sum: 0, correct: 0, count: 0, seconds: 0 },
     best_val_acc: null, best_val_loss: null, best_epoch: null, since_improvement: 0,
-    history: [], best_confusion: null, finished: false,
+    history: [], best_confusion: null, finished: false, optimizer_kept: true,
   };
 }
 
@@ -144,6 +149,8 @@ export function parseRunState(text: string, file: string): RunState {
     history: s.list('history').map((m, i) => readMetrics(file, m, `history[${i}]`)),
     best_confusion: readConfusion(file, (json as Record<string, unknown>).best_confusion),
     finished: s.get('finished', (v) => typeof v === 'boolean', 'true or false'),
+    // Absent in the state of runs written before it existed: they kept it.
+    optimizer_kept: (json as Record<string, unknown>).optimizer_kept === undefined ? true : s.get('optimizer_kept', (v) => typeof v === 'boolean', 'true or false'),
   };
   checkConsistent(state, file);
   return state;

@@ -7,13 +7,15 @@ import type { GcsClientOptions } from '../cloud/index.js';
 import { decodeSet, scanImageFolder, type DecodedSet, type ImageFolder } from '../data/index.js';
 import { driftFeatures, DRIFT_IMAGE_SIZE } from '../drift/index.js';
 import { decodeImage } from '../image/index.js';
-import { checkTensorValues, createModel, readSafetensors, type Model } from '../model/index.js';
+import { checkTensorValues, createModel, loadWeights, readCheckpoint, readSafetensors, type Model } from '../model/index.js';
 import { mapLimit } from '../util/index.js';
+import { resolveAmp } from './amp.js';
 import { calibrateRun } from './calibrate.js';
 import { configToYaml, type TrainConfig } from './config.js';
 import { Cluster, epochSteps, stopRequested, type DistributedOptions } from './distributed.js';
 import { endEpoch, trainSteps, type EpochLoop } from './epoch.js';
 import { TrainError } from './errors.js';
+import { evaluate, type Evaluation } from './evaluate.js';
 import type { TrainEventListener } from './events.js';
 import { renderReport } from './report.js';
 import { RunDirectory } from './run-dir.js';
@@ -23,20 +25,27 @@ export interface TrainSummary {
   run_dir: string;
   epochs: number;
   best_epoch: number | null;
+  /** Validation (held out of train/): what chose the best epoch. */
   best_val_acc: number | null;
   val_acc: number | null;
   val_loss: number | null;
+  /** test/ evaluated once, with the best epoch's weights, after the run finished; null without test/ (or when interrupted). */
+  test_acc: number | null;
+  test_loss: number | null;
   train_loss: number | null;
   train_img_per_s: number;
   seconds: number;
   classes: string[];
   n_train: number;
   n_val: number;
+  n_test: number;
   skipped_images: number;
   stopped_early: boolean;
   interrupted: boolean;
   device: string;
   threads: number;
+  /** What ran: bf16 autocast or float32 (train.amp, 'auto' resolved for this device and CPU). */
+  precision: 'bf16' | 'fp32';
   /** gs:// folder the run was uploaded to (output.gcs), when it was. */
   gcs?: string;
   /** Why the upload failed; the local run is complete regardless. */
@@ -77,7 +86,7 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
   const folder = await scanData(config, emit);
   const model = await createModel({ numClasses: folder.classes.length, device: config.train.device, seed: config.train.seed, threads: config.train.threads });
   try {
-    await configureTraining(model, config);
+    const amp = await configureTraining(model, config);
     const cluster = options.distributed ? await Cluster.join(model, options.distributed) : undefined;
     // A resumed run is checked and loaded, a new run's name found free, before minutes of decoding.
     const resumed = options.resume ? await resumeRun(options.resume, config, folder.classes, model, emit, cluster) : null;
@@ -92,13 +101,16 @@ export async function train(config: TrainConfig, options: TrainOptions = {}): Pr
       run = newPath ? await createRun(newPath, config, data, model, emit) : RunDirectory.follower(config, folder.classes, emit);
     }
     if (cluster) await model.broadcastTensors();
-    const loop = startLoop(config, model, run, data, emit, options.signal, cluster);
+    const loop = startLoop(config, model, run, data, emit, options.signal, amp, cluster);
     const interrupted = await trainEpochs(loop);
-    await writeReport(run, config, data, model);
+    // Rank 0 alone finishes, tests, calibrates and uploads the run it wrote.
     const leads = cluster?.leader !== false;
+    if (!interrupted && leads) await run.finish();
+    const test = interrupted || !leads ? null : await testBest(run, folder, config, model, emit);
+    await writeReport(run, config, data, model, test, amp);
     const int8 = interrupted || !leads ? {} : await calibrateRun(run.path, data.trainSet, data.valSet, { threads: config.train.threads, seed: config.train.seed });
     const upload = interrupted || !leads ? {} : await uploadIfAsked(run, config, options.gcs, emit);
-    return { ...upload, ...summarize(run, data, model, { ...loop.speed, started }, interrupted), ...int8 };
+    return { ...upload, ...summarize(run, data, model, { ...loop.speed, started }, interrupted, test, amp), ...int8 };
   } finally {
     await model.dispose();
   }
@@ -116,21 +128,25 @@ async function resumeRun(path: string, config: TrainConfig, classes: string[], m
   return RunDirectory.resume(path, config, classes, model, emit, true);
 }
 
-async function scanData(config: TrainConfig, emit: TrainEventListener): Promise<ImageFolder> {
+export async function scanData(config: TrainConfig, emit: TrainEventListener): Promise<ImageFolder> {
   const folder = await scanImageFolder(config.data.root, { valFraction: config.data.val_fraction, seed: config.train.seed });
   emit({
     type: 'data', root: folder.root, classes: folder.classes, train: folder.train.length, val: folder.val.length,
-    valSource: folder.valSource, valFraction: config.data.val_fraction,
+    valSource: folder.valSource, valFraction: config.data.val_fraction, test: folder.test.length,
   });
   return folder;
 }
 
-async function decodeData(folder: ImageFolder, config: TrainConfig, emit: TrainEventListener): Promise<TrainData> {
-  const options = {
+export function decodeOptions(config: TrainConfig, emit: TrainEventListener) {
+  return {
     size: config.data.image_size, workers: config.data.workers, strict: config.data.strict,
     onSkip: (path: string, message: string) =>
       emit({ type: 'warning', code: 'image-skipped', path, message: `skipping unreadable image ${path}: ${message}` }),
   };
+}
+
+async function decodeData(folder: ImageFolder, config: TrainConfig, emit: TrainEventListener): Promise<TrainData> {
+  const options = decodeOptions(config, emit);
   const trainSet = await decodeSet(folder.train, options);
   const valSet = await decodeSet(folder.val, options);
   if (trainSet.samples.length === 0) throw new TrainError(`${folder.root}: no readable training images`);
@@ -144,10 +160,17 @@ async function decodeData(folder: ImageFolder, config: TrainConfig, emit: TrainE
   return { folder, trainSet, valSet };
 }
 
-async function configureTraining(model: Model, config: TrainConfig): Promise<void> {
+/** The optimizer, the recipe and the precision; returns whether bf16 autocast runs. */
+export async function configureTraining(model: Model, config: TrainConfig): Promise<boolean> {
   const o = config.optim;
+  const t = config.train;
   await model.setOptimizer({ name: o.name, lr: o.lr, weightDecay: o.weight_decay, momentum: o.momentum, nesterov: o.nesterov, betas: o.betas });
-  if (config.train.amp) await model.setMixedPrecision(true);
+  await model.setTrainRecipe({
+    labelSmoothing: t.label_smoothing, clipGradNorm: t.clip_grad_norm ?? 0, lossScale: 1 / t.grad_accum_steps, emaDecay: t.ema,
+  });
+  const amp = resolveAmp(t.amp, model.device);
+  if (amp) await model.setMixedPrecision(true);
+  return amp;
 }
 
 /** A new run: pretrained weights (optional), the drift reference, then the run directory, whole, with the weights it starts from. */
@@ -157,16 +180,19 @@ async function createRun(path: string, config: TrainConfig, data: TrainData, mod
   return RunDirectory.create(path, { config, classes: data.folder.classes, reference }, model, emit);
 }
 
-function startLoop(config: TrainConfig, model: Model, run: RunDirectory, data: TrainData, emit: TrainEventListener, signal: AbortSignal | undefined, cluster: Cluster | undefined): EpochLoop {
+function startLoop(
+  config: TrainConfig, model: Model, run: RunDirectory, data: TrainData, emit: TrainEventListener, signal: AbortSignal | undefined, amp: boolean,
+  cluster: Cluster | undefined,
+): EpochLoop {
   const stepsPerEpoch = epochSteps(data.trainSet.samples.length, run.state, config.train.batch_size, cluster?.worldSize);
   const { epoch, step } = run.state;
   emit({
     type: 'run-started', runDir: run.path, resumed: run.resumed ? { epoch: epoch + 1, step } : null, epochs: config.train.epochs, stepsPerEpoch,
-    model: { arch: config.model.arch, parameterCount: model.parameterCount, device: model.device, threads: model.threads, amp: config.train.amp },
+    model: { arch: config.model.arch, parameterCount: model.parameterCount, device: model.device, threads: model.threads, amp },
   });
   return {
     config, model, run, trainSet: data.trainSet, valSet: data.valSet, classes: data.folder.classes.length, emit, signal,
-    speed: { images: 0, seconds: 0 }, appliedLr: NaN, cluster,
+    speed: { images: 0, seconds: 0 }, appliedLr: NaN, amp, cluster,
   };
 }
 
@@ -215,7 +241,21 @@ async function referenceLines(train: DecodedSet, classes: string[], workers: num
   return lines.join('\n') + '\n';
 }
 
-async function writeReport(run: RunDirectory, config: TrainConfig, data: TrainData, model: Model): Promise<void> {
+/**
+ * test/, once the run is over: the best epoch's weights (model.safetensors)
+ * on images that played no part in choosing them, so the number is what a
+ * user can expect. Null without test/ images.
+ */
+async function testBest(run: RunDirectory, folder: ImageFolder, config: TrainConfig, model: Model, emit: TrainEventListener): Promise<Evaluation | null> {
+  if (folder.test.length === 0 || run.state.best_epoch === null) return null;
+  const testSet = await decodeSet(folder.test, decodeOptions(config, emit));
+  if (testSet.samples.length === 0) return null;
+  const best = join(run.path, 'model.safetensors');
+  await loadWeights(model, (await readCheckpoint(best)).tensors, best);
+  return evaluate(model, testSet, { batchSize: config.train.batch_size, normalization: config.data, classes: folder.classes.length });
+}
+
+async function writeReport(run: RunDirectory, config: TrainConfig, data: TrainData, model: Model, test: Evaluation | null, amp: boolean): Promise<void> {
   const { state } = run;
   const report = renderReport({
     title: `torchdog run ${basename(run.path)}`,
@@ -224,7 +264,8 @@ async function writeReport(run: RunDirectory, config: TrainConfig, data: TrainDa
     confusion: state.best_confusion ?? [],
     summary: {
       data: data.folder.root, train_images: data.trainSet.samples.length, val_images: data.valSet.samples.length,
-      best_epoch: state.best_epoch, best_val_acc: state.best_val_acc, device: model.device, threads: model.threads,
+      test_images: test?.n ?? null, best_epoch: state.best_epoch, best_val_acc: state.best_val_acc, test_acc: test?.accuracy ?? null,
+      device: model.device, threads: model.threads, precision: amp ? 'bf16' : 'fp32',
     },
     config: configToYaml(config),
   });
@@ -246,7 +287,9 @@ async function uploadIfAsked(run: RunDirectory, config: TrainConfig, gcs: GcsCli
   }
 }
 
-function summarize(run: RunDirectory, data: TrainData, model: Model, time: { images: number; seconds: number; started: number }, interrupted: boolean): TrainSummary {
+function summarize(
+  run: RunDirectory, data: TrainData, model: Model, time: { images: number; seconds: number; started: number }, interrupted: boolean, test: Evaluation | null, amp: boolean,
+): TrainSummary {
   const { state } = run;
   const last = state.history.at(-1);
   return {
@@ -256,16 +299,20 @@ function summarize(run: RunDirectory, data: TrainData, model: Model, time: { ima
     best_val_acc: state.best_val_acc,
     val_acc: last?.val_acc ?? null,
     val_loss: last?.val_loss ?? null,
+    test_acc: test?.accuracy ?? null,
+    test_loss: test?.loss ?? null,
     train_loss: last?.train_loss ?? null,
     train_img_per_s: time.seconds > 0 ? time.images / time.seconds : 0,
     seconds: (performance.now() - time.started) / 1000,
     classes: data.folder.classes,
     n_train: data.trainSet.samples.length,
     n_val: data.valSet.samples.length,
+    n_test: test?.n ?? 0,
     skipped_images: data.trainSet.skipped.length + data.valSet.skipped.length,
     stopped_early: state.finished,
     interrupted,
     device: model.device,
     threads: model.threads,
+    precision: amp ? 'bf16' : 'fp32',
   };
 }

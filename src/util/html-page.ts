@@ -2,7 +2,9 @@
 // report): inline CSS only, and a Content-Security-Policy that lets nothing
 // load or run, so a page opens from disk or a bucket and a hostile class name
 // cannot execute. The frame carries the look the pages share; each page adds
-// its own rules after it.
+// its own rules after it. A page that needs a script (a sortable table) gives
+// it whole: the policy then allows that script alone, by its hash.
+import { createHash } from 'node:crypto';
 
 const kEscapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -36,19 +38,22 @@ footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 /**
  * A whole page around `body` (already HTML); `title` is escaped here. `style`
  * is the page's own CSS, after the shared rules so that it can refine them.
+ * `script`, when given, is the page's one inline script (trusted code, not
+ * data), allowed by its SHA-256 and nothing else.
  */
-export function htmlPage(title: string, style: string, body: string): string {
+export function htmlPage(title: string, style: string, body: string, script?: string): string {
+  const scriptSource = script === undefined ? '' : `; script-src 'sha256-${createHash('sha256').update(script).digest('base64')}'`;
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'${scriptSource}">
 <title>${escapeHtml(title)}</title>
 <style>${kBaseStyle}${style}</style>
 </head>
 <body>
-${body}<footer>Written by torchdog.</footer>
+${body}<footer>Written by torchdog.</footer>${script === undefined ? '' : `\n<script>${script}</script>`}
 </body>
 </html>
 `;
