@@ -55,8 +55,7 @@ test('train --epochs 5 suggests the override train.epochs=5, with the value type
     [['train', '--train.augment.hflip=false'], "torchdog train: unknown option '--train.augment.hflip'; config keys are set as key=value, without dashes: train.augment.hflip=false\n"],
     [['train', '--name', 'x'], "torchdog train: unknown option '--name'; config keys are set as key=value, without dashes: optim.name=x or output.name=x\n"],
     [['train', '--epochs', '--resume', 'r'], "torchdog train: unknown option '--epochs'; config keys are set as key=value, without dashes: train.epochs=VALUE\n"],
-    [['train', '--frobnicate'], "torchdog train: unknown option '--frobnicate'; train's options are --config, --resume, --multirun, --help and the launcher's (--nproc, --nnodes, --node-rank, --master, --host, --timeout); config keys are set as key=value (e.g. train.epochs=5), see 'torchdog train --help'
-"],
+    [['train', '--frobnicate'], "torchdog train: unknown option '--frobnicate'; train's options are --config, --resume, --multirun, --help and the launcher's (--nproc, --nnodes, --node-rank, --master, --host, --timeout); config keys are set as key=value (e.g. train.epochs=5), see 'torchdog train --help'\n"],
     [['eval', '--frobnicate'], "torchdog eval: unknown option '--frobnicate'\nRun 'torchdog eval --help' for usage.\n"],
   ];
   for (const [args, stderr] of cases) {
