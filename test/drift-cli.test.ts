@@ -4,7 +4,7 @@ import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, mkdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -192,4 +192,46 @@ test('renderDriftReport escapes every text and draws one chart per column', () =
   assert.match(page, /the last 80 records/);
   assert.match(page, /2026-11-26 12:00:00 UTC – 2026-11-26 12:01:19 UTC/);
   assert.throws(() => renderDriftReport({ report: undefined as never, reference, current }), /Expected a drift report from detectDrift\(\) for report/);
+});
+
+test('readFeatureFile reads a chunk at a time (lines across chunks, UTF-8, BOM, CRLF, no final newline) and, for the last N, only the tail', async () => {
+  const line = (i: number, category = i % 3 ? 'hotdog' : 'nöt-hötdog 🌭') => JSON.stringify({ avg_brightness: i / 1000, contrast: 0.25, sharpness: 0.125, category });
+  const body = Array.from({ length: 300 }, (_, i) => (i % 17 === 5 ? `${line(i)}\r\n\n` : `${line(i)}\n`)).join('');
+  const text = `\uFEFF${body}${line(300)}`;
+  const file = join(dir, 'chunks.jsonl');
+  await writeFile(file, text);
+  const whole = parseFeatureLines(text, file);
+  assert.equal(whole.length, 301);
+  for (const chunkBytes of [1, 7, 64, 1000, 1 << 20]) {
+    assert.deepEqual(await readFeatureFile(file, { chunkBytes }), whole, `chunkBytes ${chunkBytes}`);
+    for (const last of [1, 2, 18, 300, 301, 400]) {
+      assert.deepEqual(await readFeatureFile(file, { chunkBytes, last }), parseFeatureLines(text, file, { last }), `chunkBytes ${chunkBytes}, last ${last}`);
+    }
+  }
+
+  // Megabytes of garbage at the head: a window of the most recent records never reads it.
+  const log = join(dir, 'garbage-head.jsonl');
+  await writeFile(log, `${`${'x'.repeat(1000)}\n`.repeat(3000)}${Array.from({ length: 100 }, (_, i) => line(i)).join('\n')}\n`);
+  assert.equal((await readFeatureFile(log, { last: 10, chunkBytes: 4096 })).length, 10);
+  await assert.rejects(readFeatureFile(log, { chunkBytes: 4096 }), (e: Error) => e.message.startsWith(`${log}:1: not valid JSON`));
+  const window = await cli(['drift', '--reference', referencePath, '--current', log, '--window', '50']);
+  assert.equal(window.code, 0, window.stderr);
+  assert.equal(JSON.parse(window.stdout).current_size, 50);
+
+  // A 600 MiB log (sparse: it takes no disk), past the longest string V8 makes: the window reads its end.
+  const huge = join(dir, 'huge.jsonl');
+  await writeFile(huge, '');
+  await truncate(huge, 600 * 1024 * 1024);
+  await appendFile(huge, `\n${Array.from({ length: 100 }, (_, i) => line(i)).join('\n')}\n`);
+  const tail = await cli(['drift', '--reference', referencePath, '--current', huge, '--window', '100']);
+  assert.equal(tail.code, 0, tail.stderr);
+  assert.equal(JSON.parse(tail.stdout).current_size, 100);
+  const wholeHuge = await cli(['drift', '--reference', referencePath, '--current', huge]);
+  assert.equal(wholeHuge.code, 1);
+  assert.match(wholeHuge.stderr, /huge\.jsonl:1: a line longer than 1048576 bytes is not a feature record/);
+
+  // A bad line inside the tail still names its line number, counted only then.
+  const bad = join(dir, 'bad-tail.jsonl');
+  await writeFile(bad, Array.from({ length: 100 }, (_, i) => (i === 94 ? '{"avg_brightness": "dim"}' : line(i))).join('\n'));
+  await assert.rejects(readFeatureFile(bad, { last: 10, chunkBytes: 50 }), (e: Error) => e.message.startsWith(`${bad}:95: expected a finite number for "avg_brightness"`));
 });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { serveUsage } from '../src/cli/usage.ts';
 import {
-  Admission, admission, ClientClosed, createApp, deadline, DeadlineExceeded, DriftWindow, imageBody, PredictionLog, SERVE_DEFAULTS, ServeError,
+  Admission, admission, ByteBudget, ClientClosed, createApp, deadline, DeadlineExceeded, DriftWindow, imageBody, PredictionLog, SERVE_DEFAULTS, ServeError,
   type PredictionSink, type Ticket,
 } from '../src/serve/index.ts';
 import { explain } from '../src/serve/deadline.ts';
@@ -185,6 +185,27 @@ describe('imageBody()', () => {
     const text = await app.request('/echo', post('GIF88a, not quite', { 'content-type': 'image/gif' }));
     assert.equal(text.status, 415);
     assert.match((await json(text)).error.message, /\(JPEG, PNG, WebP, GIF, TIFF, AVIF\)/);
+  });
+
+  test('uploads share a byte budget from their first byte to their answer: past it 503 with Retry-After, and the bytes come back', async () => {
+    const budget = new ByteBudget(3000);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const app = appWith(imageBody({ maxBytes: 4096, budget, retryAfterSeconds: 7 }), async (c) => {
+      if (c.req.header('x-hold')) await held;
+      return c.json({ bytes: c.var.image.bytes.byteLength });
+    });
+    const png = await encodeImage('png', 8, 8);
+    const padded = Buffer.concat([png, Buffer.alloc(2000 - png.length)]);
+    const holding = app.request('/', post(padded, { 'x-hold': '1' }));
+    await sleep(20);
+    const refused = await app.request('/', post(padded));
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get('retry-after'), '7');
+    assert.equal((await json(refused)).error.code, 'ERR_QUEUE_FULL');
+    release();
+    assert.equal((await holding).status, 200);
+    assert.equal((await app.request('/', post(padded))).status, 200, 'the bytes of answered uploads are given back');
   });
 
   test("after deadline(): a body that does not arrive within the budget is a 408, not the service's 503", async () => {

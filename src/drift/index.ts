@@ -20,6 +20,6 @@ export type {
   StatTestName,
 } from './detect.js';
 export { parseFeatureLines, readFeatureFile, FeatureFileError } from './jsonl.js';
-export type { ParseOptions } from './jsonl.js';
+export type { ParseOptions, ReadOptions } from './jsonl.js';
 export { renderDriftReport } from './html.js';
 export type { DriftPageInput } from './html.js';

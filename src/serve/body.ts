@@ -1,12 +1,13 @@
 // Getting the image out of a /predict request (or the JSON out of an
 // inference request): the body is counted while it streams in and refused the
-// moment it passes the limit, so an oversized or endless upload never sits in
-// memory; then a multipart field or the raw body, which must be an image by
-// its own bytes (or JSON).
+// moment it passes the limit (its rest is read and dropped after the answer),
+// so an oversized or endless upload never sits in memory; one that trickles
+// in is refused for its pace; then a multipart field or the raw body, which
+// must be an image by its own bytes (or JSON).
 import { createMiddleware } from 'hono/factory';
 import { ACCEPTED_FORMAT_NAMES, sniffImageFormat, type ImageFormat } from '../image/index.js';
 import { ClientClosed, DeadlineExceeded, explain } from './deadline.js';
-import { ServeError } from './errors.js';
+import { ServeError, unavailable } from './errors.js';
 import { parseMultipart } from './multipart.js';
 
 /** Multipart field names, in order of preference: the seed's clients send `data`. */
@@ -45,16 +46,14 @@ export class ByteBudget {
   give(n: number): void {
     this.held -= n;
   }
-
-  get inUse(): number {
-    return this.held;
-  }
 }
 
 export interface ReadLimits {
   /** Called with each chunk's size before it is kept; false refuses the upload (503: too many bytes in hand). */
   take?: (bytes: number) => boolean;
   pace?: BodyPace;
+  /** Retry-After seconds on that 503. Default 1. */
+  retryAfterSeconds?: number;
 }
 
 /**
@@ -129,7 +128,9 @@ export async function readBodyLimited(request: Request, limit: number, signal: A
       const { value } = step;
       size += value.byteLength;
       if (size > limit) throw tooLarge(limit);
-      if (take && !take(value.byteLength)) throw unavailableBytes();
+      if (take && !take(value.byteLength)) {
+        throw unavailable('ERR_QUEUE_FULL', 'too many uploads in progress; retry later', limits.retryAfterSeconds ?? 1);
+      }
       chunks.push(value);
       repace();
     }
@@ -159,10 +160,6 @@ function slowBody(pace: BodyPace): ServeError {
     'ERR_BODY_TIMEOUT',
     `the request body arrived slower than ${pace.minBytesPerSecond} bytes/s (after the first ${pace.graceMs} ms)`,
   );
-}
-
-function unavailableBytes(): ServeError {
-  return new ServeError(503, 'ERR_QUEUE_FULL', 'too many uploads in progress; retry later', { 'Retry-After': '1' });
 }
 
 export interface DiscardBounds {
@@ -276,6 +273,8 @@ export interface ImageBodyOptions {
   pace?: BodyPace;
   /** Bytes all uploads together may hold, from the first byte to the answer (503 beyond). Default: no bound. */
   budget?: ByteBudget;
+  /** Retry-After seconds on that 503. Default 1. */
+  retryAfterSeconds?: number;
 }
 
 /**
@@ -297,12 +296,12 @@ export function imageBody(options: ImageBodyOptions) {
 }
 
 /** Runs `work` with read limits that take from the budget, and gives back what it took once `work` is done. */
-async function withBudget<T>(options: { pace?: BodyPace; budget?: ByteBudget }, work: (limits: ReadLimits) => Promise<T>): Promise<T> {
-  const { budget, pace } = options;
+async function withBudget<T>(options: ImageBodyOptions, work: (limits: ReadLimits) => Promise<T>): Promise<T> {
+  const { budget, pace, retryAfterSeconds } = options;
   let taken = 0;
   const take = budget ? (n: number) => budget.tryTake(n) && ((taken += n), true) : undefined;
   try {
-    return await work({ pace, take });
+    return await work({ pace, take, retryAfterSeconds });
   } finally {
     budget?.give(taken);
   }

@@ -50,7 +50,7 @@ export function oipRoute(parts: AppParts) {
       jsonTensorsOnly,
       // A request that never reaches the queue must not keep a batch waiting for it.
       deadline({ timeoutMs: o.requestTimeoutMs, retryAfterSeconds: retry }),
-      jsonBody({ maxBytes: o.maxBodyBytes, pace: parts.pace, budget: parts.uploads }),
+      jsonBody({ maxBytes: o.maxBodyBytes, pace: parts.pace, budget: parts.uploads, retryAfterSeconds: retry }),
       // Admitted once the request is in hand (see /predict).
       admission({ gate, retryAfterSeconds: retry, onLeftEarly: () => model.current?.batcher.poke() }),
       async (c) => {

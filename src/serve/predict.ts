@@ -21,7 +21,7 @@ export function predictRoute(parts: AppParts) {
       deadline({ timeoutMs: o.requestTimeoutMs, retryAfterSeconds }),
       // The slot is taken once the image is in hand: slow uploads hold their
       // bytes of the upload budget and their pace, not the model's slots.
-      imageBody({ maxBytes: o.maxBodyBytes, pace: parts.pace, budget: parts.uploads }),
+      imageBody({ maxBytes: o.maxBodyBytes, pace: parts.pace, budget: parts.uploads, retryAfterSeconds }),
       // A prediction that never reaches the queue must not keep a batch waiting for it.
       admission({ gate, retryAfterSeconds, onLeftEarly: () => model.current?.batcher.poke() }),
       async (c) => {
