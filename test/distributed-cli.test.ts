@@ -1,8 +1,8 @@
 // `torchdog train --nproc N`: the launcher on this machine. Two ranks train
-// to the end with one run directory; 2 ranks × batch B/2 follow 1 rank ×
-// batch B; a killed rank stops the job naming it, and the run resumes under
-// another --nproc; Ctrl-C leaves a checkpoint that resumes; a master nobody
-// answers fails after --timeout with no process left behind.
+// to the end with one run directory and take the steps of 1 rank × 2B; a
+// killed rank stops the job naming it, and the run resumes under another
+// --nproc; Ctrl-C leaves a checkpoint that resumes; a master nobody answers
+// fails after --timeout with no process left behind.
 import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { generateDemoData } from '../src/data/index.ts';
 import { tempDir } from './helpers/checkpoint.ts';
 import { torchdog, type CliResult } from './helpers/dvc.ts';
+import { parseLaunchFlags, workerArgs, type LaunchFlags } from '../src/cli/launch.ts';
+import { UsageError } from '../src/cli/errors.ts';
 
 const TINY = ['data.image_size=32', 'train.threads=1', 'train.device=cpu', 'data.workers=1', 'train.log_every=1'];
 const SAME_BATCHES = ['train.augment.hflip=false', 'train.augment.crop_scale=null'];
@@ -53,24 +55,6 @@ function leftOver(marker: string): string[] {
   }
 }
 
-test('two ranks train to the end: rank 0 alone writes the one run directory, and its metrics are the job\'s', async () => {
-  const out = join(work, 'two');
-  const r = await torchdog(['train', '--nproc', '2', `data.root=${data}`, `output.dir=${out}`, 'train.batch_size=4', 'train.epochs=2', ...TINY], work);
-  assert.equal(r.code, 0, r.stderr);
-  const summary = summaryOf(r);
-  assert.equal(r.stdout.trim().split('\n').length, 1, 'one summary: rank 0\'s');
-  assert.equal(summary.epochs, 2);
-  assert.deepEqual((await readdir(out)).sort(), [summary.run_dir.split('/').at(-1), 'latest'].sort(), 'one run directory');
-  const metrics = await metricsOf(summary.run_dir);
-  assert.equal(metrics.length, 2);
-  // 20 images as 2 ranks × 4: 3 steps of 8, 8 and 4 images; the state counts the job's images.
-  assert.match(r.stderr, /epoch 1\/2 step 3\/3 /);
-  assert.doesNotMatch(r.stderr, /step 4\//);
-  const state = JSON.parse(await readFile(join(summary.run_dir, 'state.json'), 'utf8'));
-  assert.equal(state.epoch, 2);
-  assert.equal(metrics[0].train_acc * 20 % 1, 0, 'accuracy counts the 20 images of the job');
-});
-
 /**
  * A copy of `root` where every image is the same picture: BatchNorm's batch
  * statistics are then the same over any subset of a batch, so N ranks × B
@@ -94,6 +78,13 @@ test('2 ranks × batch 8 take the steps of 1 rank × batch 16 (BatchNorm statist
   ];
   assert.equal(one.code, 0, one.stderr);
   assert.equal(two.code, 0, two.stderr);
+  // The job as a whole: rank 0's summary alone, one run directory, the job's images.
+  assert.equal(two.stdout.trim().split('\n').length, 1, "one summary: rank 0's");
+  assert.equal(summaryOf(two).epochs, 3);
+  assert.deepEqual((await readdir(out)).sort(), ['latest', 'one', 'two']);
+  const state = JSON.parse(await readFile(join(out, 'two', 'state.json'), 'utf8'));
+  assert.equal(state.epoch, 3);
+  assert.equal((await metricsOf(join(out, 'two')))[0].train_acc * 20 % 1, 0, 'accuracy counts the 20 images of the job');
   const steps = (r: CliResult) => [...r.stderr.matchAll(/^epoch (\d+)\/3 step (\d+)\/(\d+) loss (\S+)/gm)].map((m) => ({ at: `${m[1]}:${m[2]}/${m[3]}`, loss: Number(m[4]) }));
   const [a, b] = [steps(one), steps(two)];
   assert.deepEqual(b.map((s) => s.at), a.map((s) => s.at), 'the same steps: 20 images in 2 of 16 per epoch');
@@ -182,15 +173,13 @@ test('a --master nobody answers fails after --timeout with a clear error and lea
   assert.deepEqual(leftOver(out), []);
 });
 
-test('launcher flags are checked before any worker starts', async () => {
-  const bad = async (args: string[], message: RegExp) => {
-    const r = await torchdog(['train', ...args, `data.root=${data}`, ...TINY], work);
-    assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, message);
-  };
-  await bad(['--nproc', '0'], /--nproc: expected an integer between 1 and 1024 but received "0"/);
-  await bad(['--nproc', '2', '--nnodes', '2'], /--nnodes > 1 needs --master HOST:PORT/);
-  await bad(['--nproc', '1', '--nnodes', '2', '--node-rank', '2', '--master', 'h:1'], /--node-rank: expected an integer between 0 and 1/);
-  await bad(['--nproc', '1', '--master', 'nowhere'], /--master: expected HOST:PORT but received "nowhere"/);
-  await bad(['--nproc', '1', '--timeout', '0'], /--timeout: expected seconds/);
+test('launcher flags are checked before any worker starts', () => {
+  const bad = (flags: LaunchFlags, message: RegExp) => assert.throws(() => parseLaunchFlags(flags), (e: Error) => e instanceof UsageError && message.test(e.message));
+  bad({ nproc: '0' }, /--nproc: expected an integer between 1 and 1024 but received "0"/);
+  bad({ nproc: '2', nnodes: '2' }, /--nnodes > 1 needs --master HOST:PORT/);
+  bad({ nproc: '1', nnodes: '2', 'node-rank': '2', master: 'h:1' }, /--node-rank: expected an integer between 0 and 1/);
+  bad({ nproc: '1', master: 'nowhere' }, /--master: expected HOST:PORT but received "nowhere"/);
+  bad({ nproc: '1', timeout: '0' }, /--timeout: expected seconds/);
+  assert.deepEqual(parseLaunchFlags({ nproc: '4', nnodes: '2', 'node-rank': '1', master: '[::1]:29500' }), { nproc: 4, nnodes: 2, nodeRank: 1, masterAddr: '::1', masterPort: 29500, host: null, timeout: 300 });
+  assert.deepEqual(workerArgs(['--nproc', '2', 'a=1', '--master=h:1', '--resume', 'r', '--timeout', '5']), ['a=1', '--resume', 'r']);
 });
