@@ -4,7 +4,7 @@ import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { appendFile, mkdtemp, mkdir, readFile, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -229,6 +229,7 @@ test('readFeatureFile reads a chunk at a time (lines across chunks, UTF-8, BOM, 
   const wholeHuge = await cli(['drift', '--reference', referencePath, '--current', huge]);
   assert.equal(wholeHuge.code, 1);
   assert.match(wholeHuge.stderr, /huge\.jsonl:1: a line longer than 1048576 bytes is not a feature record/);
+  await rm(huge);
 
   // A bad line inside the tail still names its line number, counted only then.
   const bad = join(dir, 'bad-tail.jsonl');
