@@ -6,7 +6,9 @@
 //   node scripts/test.mjs [FILE ...]     default: every test/*.test.ts
 //
 // A file's process is its own so that native models, servers, environment
-// variables and other global state never leak from one file into the next.
+// variables and other global state never leak from one file into the next;
+// its TMPDIR is its own folder, removed when the file ends, so temporary
+// files a test (or a child it killed) left behind never pile up on the disk.
 //
 // Counts: total, passed and skipped are the sums of uvu's Total, Passed and
 // Skipped lines. Failed is total - passed, plus one for each error the harness
@@ -16,7 +18,8 @@
 // reason. The last line is `# total T, passed P, failed F, skipped S`
 // (.ci/run reads it); the exit code is 1 when F > 0.
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -38,10 +41,16 @@ const lastNumber = (text, label) => {
   return all.length > 0 ? Number(all.at(-1)[1]) : undefined;
 };
 
-function runFile(file) {
+const tempRoot = mkdtempSync(join(tmpdir(), 'torchdog-tests-'));
+process.on('exit', () => rmSync(tempRoot, { recursive: true, force: true }));
+
+function runFile(file, index) {
+  // Short: Unix socket paths under TMPDIR must stay within 107 bytes.
+  const tmp = join(tempRoot, String(index));
+  mkdirSync(tmp);
   return new Promise((done) => {
     const started = Date.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: root, env: { ...env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (chunk) => {
       stdout += chunk.toString();
@@ -60,6 +69,7 @@ function runFile(file) {
     });
     child.on('close', (code, signal) => {
       clearTimeout(watchdog);
+      rmSync(tmp, { recursive: true, force: true });
       done({ file, stdout, code, signal, timedOut, ms: Date.now() - started });
     });
   });
@@ -68,10 +78,10 @@ function runFile(file) {
 const sum = { total: 0, passed: 0, skipped: 0, failed: 0 };
 const failures = [];
 const started = Date.now();
-for (const file of files) {
+for (const [index, file] of files.entries()) {
   const name = relative(root, file);
   process.stdout.write(`\n▶ ${name}\n`);
-  const run = await runFile(file);
+  const run = await runFile(file, index);
   const text = stripAnsi(run.stdout);
   const total = lastNumber(text, 'Total');
   const passed = lastNumber(text, 'Passed');
