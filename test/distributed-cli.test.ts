@@ -3,10 +3,10 @@
 // killed rank stops the job naming it, and the run resumes under another
 // --nproc; Ctrl-C leaves a checkpoint that resumes; a master nobody answers
 // fails after --timeout with no process left behind.
-import { test } from './helpers/harness.ts';
+import { after, test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFile, readdir, readFile } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { generateDemoData } from '../src/data/index.ts';
@@ -19,6 +19,7 @@ const TINY = ['data.image_size=32', 'train.threads=1', 'train.device=cpu', 'data
 const SAME_BATCHES = ['train.augment.hflip=false', 'train.augment.crop_scale=null'];
 
 const work = await tempDir('torchdog-dist-cli-');
+after(() => rm(work, { recursive: true, force: true })); // a few hundred MB of checkpoints
 const data = (await generateDemoData(join(work, 'demo'), { perClass: 12, size: 32 })).root; // 20 train / 4 val images
 
 const summaryOf = (r: CliResult) => JSON.parse(r.stdout.trim().split('\n').at(-1)!);

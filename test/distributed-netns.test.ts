@@ -7,7 +7,7 @@
 import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateDemoData } from '../src/data/index.ts';
 import { tempDir } from './helpers/checkpoint.ts';
@@ -68,6 +68,7 @@ test('one rank on each of two machines: trains to the end; a rank killed mid-epo
   removeMachines();
   makeMachines();
   const work = await tempDir('torchdog-dist-netns-');
+  t.after(() => rm(work, { recursive: true, force: true }));
   const data = (await generateDemoData(join(work, 'demo'), { perClass: 12, size: 32 })).root;
   const common = [`data.root=${data}`, `output.dir=${join(work, 'runs')}`, ...TINY];
 
