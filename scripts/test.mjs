@@ -18,7 +18,7 @@
 // reason. The last line is `# total T, passed P, failed F, skipped S`
 // (.ci/run reads it); the exit code is 1 when F > 0.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,12 +42,15 @@ const lastNumber = (text, label) => {
 };
 
 const tempRoot = mkdtempSync(join(tmpdir(), 'torchdog-tests-'));
+// Open like /tmp itself: some tests run their child as another user (nobody).
+chmodSync(tempRoot, 0o755);
 process.on('exit', () => rmSync(tempRoot, { recursive: true, force: true }));
 
 function runFile(file, index) {
   // Short: Unix socket paths under TMPDIR must stay within 107 bytes.
   const tmp = join(tempRoot, String(index));
   mkdirSync(tmp);
+  chmodSync(tmp, 0o1777);
   return new Promise((done) => {
     const started = Date.now();
     const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: root, env: { ...env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
