@@ -4,10 +4,9 @@
 // single-process steps on each rank's half of the batch.
 import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { createModel, InvalidArgumentError, type Model, type Tensor } from '../src/index.ts';
 import { epochBatches, epochSteps, shardRange } from '../src/train/index.ts';
-import { Random } from '../src/util/index.ts';
+import { freePort, Random } from '../src/util/index.ts';
 import { randomPixels } from './helpers/images.ts';
 
 const norm = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
@@ -53,15 +52,6 @@ test('a resumed epoch goes on from the images done, whatever world size did them
   assert.deepEqual(new Set(parts.flatMap((p) => p.slice(2)).flat()), new Set(order.slice(16)));
   assert.deepEqual(parts.map((p) => p[2]), [[16, 17], [18, 19], [20, 21]]);
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function sgdModel(seed: number): Promise<Model> {
   const model = await createModel({ numClasses: 3, device: 'cpu', seed, threads: 1 });

@@ -4,10 +4,10 @@
 // (for /proc/PID/status).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../src/util/index.ts';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -124,17 +124,6 @@ export function fastapiMissing(): string | null {
   if (probe.error) return `${PYTHON}: ${probe.error.message}`;
   if (probe.status !== 0) return `${PYTHON} lacks the baseline's packages: ${probe.stderr.trim().split('\n').pop()}`;
   return null;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export interface FastapiOptions {

@@ -15,9 +15,9 @@
 // launcher's; the other ranks print only their errors, prefixed "[rank R]".
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import type { DistributedOptions } from '../train/index.js';
+import { freePort } from '../util/index.js';
 import { UsageError } from './errors.js';
 import { parseIntegerFlag } from './flags.js';
 
@@ -181,18 +181,6 @@ async function watch(workers: Worker[]): Promise<number> {
     process.off('SIGTERM', onTerm);
   }
   return failed !== null ? Math.max(status, 1) : status;
-}
-
-/** A TCP port free on this machine now, for a one-machine job's store. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -4,6 +4,7 @@ export { STALE_TEMP_MS, TEMP_FILE, replaceAtomically, tempPathBeside, writeFileA
 export type { FileContent } from './atomic-write.js';
 export { niceAxis, niceStep } from './axis.js';
 export type { Axis } from './axis.js';
+export { freePort } from './free-port.js';
 export { isDirectory, isFile, pathExists } from './fs.js';
 export { escapeHtml, htmlPage } from './html-page.js';
 export { mapLimit } from './map-limit.js';
