@@ -3,7 +3,7 @@ export type { ClassifierOptions, Prediction, ScoredPrediction } from './classifi
 export { Model, createModel, cudaAvailable, engineCounts, setTf32, SERVING_PRECISIONS } from './model.js';
 export { CALIBRATION_KEY, AUTO_INT8_AGREEMENT, RangeObserver, calibrate, compareInt8, serializeCalibration, parseCalibration, calibrationOf } from './calibration.js';
 export type { Calibration, AgreementCount, LabelledBatch } from './calibration.js';
-export { PRECISIONS, PrecisionError, applyPrecision, choosePrecision, cpuFeatures } from './precision.js';
+export { PRECISIONS, PrecisionError, applyPrecision, choosePrecision, cpuFeatures, featuresOf } from './precision.js';
 export type { Precision, PrecisionChoice, CpuFeatures } from './precision.js';
 export type { ActivationRange, ServingPrecision, ModelOptions, OptimizerOptions, ImageBatch, Normalization, ForwardResult, StepResult, EvalResult, TorchScriptExportOptions, TorchScriptRun, TrainRecipe, TrainStepOptions } from './model.js';
 export {

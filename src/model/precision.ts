@@ -37,15 +37,19 @@ export function cpuFeatures(): CpuFeatures {
   } catch {
     // Not Linux: no flags known.
   }
-  const have = new Set(line.trim().split(/\s+/));
+  cpu = featuresOf(new Set(line.trim().split(/\s+/)));
+  return cpu;
+}
+
+/** What a set of /proc/cpuinfo flags says about oneDNN's reduced-precision kernels. */
+export function featuresOf(have: ReadonlySet<string>): CpuFeatures {
   const flags = ['avx2', 'avx512_vnni', 'avx_vnni', 'amx_int8', 'avx512_bf16', 'amx_bf16'].filter((f) => have.has(f));
-  cpu = {
+  return {
     int8Dot: flags.some((f) => f.includes('vnni') || f === 'amx_int8'),
     avx2: flags.includes('avx2'),
     bf16: flags.some((f) => f.endsWith('bf16')),
     flags,
   };
-  return cpu;
 }
 
 export interface PrecisionChoice {

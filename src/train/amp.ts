@@ -2,27 +2,12 @@
 // CPUs with bf16 instructions (AVX512-BF16, AMX), where oneDNN runs bf16
 // convolutions at about twice the float32 rate. Elsewhere (AVX2 CPUs, say)
 // bf16 would be emulated and slower than float32, so auto means float32.
-import { readFileSync } from 'node:fs';
+// The CPU's flags are read where serving's precision reads them (src/model).
+import { cpuFeatures, featuresOf } from '../model/index.js';
 
-let cpuFlags: ReadonlySet<string> | undefined;
-
-/** The CPU's feature flags (Linux /proc/cpuinfo); empty where that file is absent. */
-function flags(): ReadonlySet<string> {
-  if (!cpuFlags) {
-    let text = '';
-    try {
-      text = readFileSync('/proc/cpuinfo', 'utf8');
-    } catch {
-      // Not Linux: no flags known, so auto stays float32.
-    }
-    cpuFlags = new Set(/^flags\s*:\s*(.*)$/m.exec(text)?.[1]?.split(/\s+/) ?? []);
-  }
-  return cpuFlags;
-}
-
-/** Whether this CPU has bf16 instructions oneDNN uses (avx512_bf16 or amx_bf16). */
-export function cpuHasBf16(cpuFlagSet: ReadonlySet<string> = flags()): boolean {
-  return cpuFlagSet.has('avx512_bf16') || cpuFlagSet.has('amx_bf16');
+/** Whether this CPU (or one with these /proc/cpuinfo flags) has bf16 instructions oneDNN uses (avx512_bf16 or amx_bf16). */
+export function cpuHasBf16(cpuFlagSet?: ReadonlySet<string>): boolean {
+  return (cpuFlagSet ? featuresOf(cpuFlagSet) : cpuFeatures()).bf16;
 }
 
 /** What train.amp means on `device` (the model's resolved device: 'cpu', 'cuda:0', ...): true = bf16 autocast. */
