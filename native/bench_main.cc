@@ -4,11 +4,13 @@
 //
 //   torchdog_bench [--device cuda] [--size 128] [--train-batch 256]
 //                  [--infer-batches 1,256] [--seconds 10] [--threads 0] [--check]
-//                  [--no-train] [--conv] [--peak]
+//                  [--no-train] [--conv] [--peak] [--int8]
 //
 // --no-train skips the training measurement (no "train" key); --conv adds
 // "conv", the best oneDNN throughput of one large 3x3 convolution on the
-// CPU; --peak adds "peak", the cores' FMA peak and clock (native/cpu_bench.h).
+// CPU; --peak adds "peak", the cores' FMA peak and clock (native/cpu_bench.h);
+// --int8 adds "B_int8" inference entries (CPU only), calibrated on 16 random
+// images: the int8 graph's speed without Node in between.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -37,6 +39,7 @@ struct Args {
   bool train = true;
   bool conv = false;
   bool peak = false;
+  bool int8 = false;
 };
 
 std::vector<int64_t> ParseList(const std::string& text) {
@@ -67,6 +70,7 @@ Args Parse(int argc, char** argv) {
     else if (flag == "--no-train") a.train = false;
     else if (flag == "--conv") a.conv = true;
     else if (flag == "--peak") a.peak = true;
+    else if (flag == "--int8") a.int8 = true;
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       std::exit(2);
@@ -182,6 +186,15 @@ int main(int argc, char** argv) {
         first = false;
         std::fprintf(stderr, "infer batch %lld %s: %.1f img/s (%.2f ms/batch)\n", static_cast<long long>(batch),
                      graph ? "graph" : "eager", img_s, ms);
+      }
+      if (args.int8 && engine.Device() == "cpu") {
+        auto calibration_pixels = RandomPixels(16, args.size, 3);
+        auto ranges = engine.ObserveActivations({calibration_pixels.data(), 16, args.size, args.size}, kNorm);
+        engine.SetPrecision("int8", ranges);
+        auto [img_s, ms] = Measure(engine, batch, args.seconds, [&] { engine.Forward(view, kNorm); });
+        engine.SetPrecision("fp32", {});
+        json << ",\"" << batch << "_int8\":{\"img_per_s\":" << img_s << ",\"ms_per_batch\":" << ms << "}";
+        std::fprintf(stderr, "infer batch %lld int8: %.1f img/s (%.2f ms/batch)\n", static_cast<long long>(batch), img_s, ms);
       }
     }
     json << "}";
