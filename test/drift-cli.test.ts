@@ -218,6 +218,19 @@ test('readFeatureFile reads a chunk at a time (lines across chunks, UTF-8, BOM, 
   assert.equal(window.code, 0, window.stderr);
   assert.equal(JSON.parse(window.stdout).current_size, 50);
 
+  // A rotated log: the window continues into FILE.1 for what FILE lacks, oldest first.
+  const rotatedLog = join(dir, 'rotated.jsonl');
+  await writeFile(`${rotatedLog}.1`, `${Array.from({ length: 40 }, (_, i) => line(i)).join('\n')}\n`);
+  await writeFile(rotatedLog, `${Array.from({ length: 30 }, (_, i) => line(100 + i)).join('\n')}\n`);
+  const spanning = await cli(['drift', '--reference', referencePath, '--current', rotatedLog, '--window', '50']);
+  assert.equal(spanning.code, 0, spanning.stderr);
+  assert.equal(JSON.parse(spanning.stdout).current_size, 50);
+  const { readFeatureRecords } = await import('../src/cli/feature-file.ts');
+  const spanned = await readFeatureRecords(rotatedLog, '--current', 50);
+  assert.deepEqual(spanned.map((r) => r.avg_brightness), [...Array.from({ length: 20 }, (_, i) => (20 + i) / 1000), ...Array.from({ length: 30 }, (_, i) => (100 + i) / 1000)]);
+  assert.equal((await readFeatureRecords(rotatedLog, '--current', 10)).length, 10, 'a window FILE fills alone does not open FILE.1');
+  assert.equal((await readFeatureRecords(rotatedLog, '--current')).length, 30, 'without a window, only FILE');
+
   // A 600 MiB log (sparse: it takes no disk), past the longest string V8 makes: the window reads its end.
   const huge = join(dir, 'huge.jsonl');
   await writeFile(huge, '');

@@ -208,7 +208,8 @@ statistic, p_value or distance, threshold and drift; dataset_drift overall.
 Options:
   --reference, -r R    RUN_DIR/reference.jsonl, or the run directory itself     [required]
   --current, -c C      prediction log (JSONL) written by 'torchdog serve'        [required]
-  --window, -w N       use only the N most recent (last) lines of C
+  --window, -w N       use only the N most recent (last) lines of C, continuing
+                       into C.1 (where serve rotates the log to) when C holds fewer
   --html FILE          also write a self-contained HTML report with the distributions
   --fail-on-drift      exit with status 3 when the dataset drifted (for cron and CI)
   --help, -h           show this help
