@@ -13,7 +13,7 @@ FROM node:20-bookworm-slim AS build
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
-      libtorch-dev libopenblas0-pthread libgloo-dev \
+      libtorch-dev libopenblas0-pthread libgloo-dev libdnnl-dev \
       cmake g++ make ccache python3 \
       ca-certificates git \
  && rm -rf /var/lib/apt/lists/*

@@ -29,6 +29,7 @@
         'native/distributed.cc',
         'native/engine.cc',
         'native/inference_graph.cc',
+        'native/onednn_resnet.cc',
         'native/quantized_graph.cc',
         'native/resnet.cc',
         'native/serial_executor.cc',
@@ -85,6 +86,9 @@
         '<!@(node -p "require(\'fs\').existsSync(require(\'path\').join(\'<(libtorch_lib)\', \'libtorch_cuda.so\')) ? \'-ltorch_cuda -lc10_cuda\' : \'\'")',
         '-lc10',
         '-Wl,--as-needed',
+        # oneDNN (which LibTorch links too) for the int8 network, when its
+        # headers are there (native/onednn_resnet.cc checks the same).
+        '<!@(node -p "require(\'fs\').existsSync(\'/usr/include/oneapi/dnnl/dnnl.hpp\') ? \'-ldnnl\' : \'\'")',
       ],
     },
   ],

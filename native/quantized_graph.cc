@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
 #include <stdexcept>
 
+#include "onednn_resnet.h"
 #include "resnet18_script.h"
 
 namespace torchdog {
@@ -198,6 +200,10 @@ struct QuantizedResNet18::Impl {
   std::vector<QBlock> blocks;
   torch::Tensor fc_weight, fc_bias;
 
+  // The same network on oneDNN primitives directly, where the build has
+  // them (see onednn_resnet.h); LibTorch's quantized operators otherwise.
+  std::unique_ptr<OnednnInt8ResNet18> onednn;
+
   QuantizedOp prepack{"quantized::conv2d_prepack", ""};
   QuantizedOp conv{"quantized::conv2d", "new"};
   QuantizedOp conv_relu{"quantized::conv2d_relu", "new"};
@@ -222,13 +228,68 @@ struct QuantizedResNet18::Impl {
   }
 };
 
+namespace {
+
+OnednnConv FoldForOnednn(const std::map<std::string, torch::Tensor>& tensors, const ConvSpec& c) {
+  auto folded = Fold(tensors, c.conv, c.bn, c.stride, c.padding);
+  auto w = folded.weight.to(torch::kCPU).contiguous();
+  auto b = folded.bias.to(torch::kCPU).contiguous();
+  OnednnConv out;
+  out.weight.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+  out.bias.assign(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
+  out.out_channels = w.size(0);
+  out.in_channels = w.size(1);
+  out.kernel = w.size(2);
+  out.stride = c.stride;
+  out.padding = c.padding;
+  return out;
+}
+
+float AbsMax(const ActivationRange& r) { return static_cast<float>(std::max(std::fabs(r.min), std::fabs(r.max))); }
+
+// TORCHDOG_INT8_KERNELS=torch keeps LibTorch's quantized operators where
+// oneDNN's are built in (benchmarks compare the two).
+bool UseOnednnKernels() {
+  const char* choice = std::getenv("TORCHDOG_INT8_KERNELS");
+  return OnednnInt8ResNet18::Available() && !(choice && std::string(choice) == "torch");
+}
+
+}  // namespace
+
 QuantizedResNet18::QuantizedResNet18(const std::map<std::string, torch::Tensor>& tensors,
                                      const std::map<std::string, ActivationRange>& ranges)
     : impl_(std::make_unique<Impl>()) {
   CheckRanges(ranges);
-  UseOnednnQuantizedEngine();
   c10::InferenceMode guard;
   auto& m = *impl_;
+  m.fc_weight = tensors.at("fc.weight").detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  m.fc_bias = tensors.at("fc.bias").detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  if (UseOnednnKernels()) {
+    OnednnResNet18Spec spec;
+    spec.stem = FoldForOnednn(tensors, Network().stem);
+    spec.input_absmax = AbsMax(ranges.at("input"));
+    spec.stem_max = static_cast<float>(ranges.at(Network().stem.point).max);
+    for (const auto& b : Network().blocks) {
+      OnednnBlock q;
+      q.conv1 = FoldForOnednn(tensors, b.conv1);
+      q.conv2 = FoldForOnednn(tensors, b.conv2);
+      q.conv1_max = static_cast<float>(ranges.at(b.conv1.point).max);
+      q.out_max = static_cast<float>(ranges.at(b.name + ".out").max);
+      q.downsample = b.downsample;
+      if (b.downsample) {
+        q.shortcut = FoldForOnednn(tensors, b.shortcut);
+        q.shortcut_absmax = AbsMax(ranges.at(b.shortcut.point));
+      }
+      spec.blocks.push_back(std::move(q));
+    }
+    spec.classes = m.fc_weight.size(0);
+    spec.features = m.fc_weight.size(1);
+    spec.fc_weight.assign(m.fc_weight.data_ptr<float>(), m.fc_weight.data_ptr<float>() + m.fc_weight.numel());
+    spec.fc_bias.assign(m.fc_bias.data_ptr<float>(), m.fc_bias.data_ptr<float>() + m.fc_bias.numel());
+    m.onednn = std::make_unique<OnednnInt8ResNet18>(std::move(spec));
+    return;
+  }
+  UseOnednnQuantizedEngine();
   std::tie(m.input_scale, m.input_zero_point) = QParams(ranges.at("input"));
   m.stem = m.Pack(tensors, ranges, Network().stem);
   for (const auto& b : Network().blocks) {
@@ -240,15 +301,20 @@ QuantizedResNet18::QuantizedResNet18(const std::map<std::string, torch::Tensor>&
     std::tie(q.scale, q.zero_point) = QParams(ranges.at(b.name + ".out"));
     m.blocks.push_back(std::move(q));
   }
-  m.fc_weight = tensors.at("fc.weight").detach().to(torch::kCPU, torch::kFloat32).contiguous();
-  m.fc_bias = tensors.at("fc.bias").detach().to(torch::kCPU, torch::kFloat32).contiguous();
 }
 
 QuantizedResNet18::~QuantizedResNet18() = default;
 
 torch::Tensor QuantizedResNet18::Forward(const torch::Tensor& input) {
-  UseOnednnQuantizedEngine();
   const auto& m = *impl_;
+  if (m.onednn) {
+    // NCHW in channels-last memory is NHWC, which the oneDNN network takes.
+    auto x = input.to(torch::kFloat32).contiguous(torch::MemoryFormat::ChannelsLast);
+    auto logits = torch::empty({x.size(0), m.fc_weight.size(0)}, torch::kFloat32);
+    m.onednn->Forward(x.data_ptr<float>(), x.size(0), x.size(2), x.size(3), logits.data_ptr<float>());
+    return logits;
+  }
+  UseOnednnQuantizedEngine();
   // oneDNN's int8 convolutions work in channels-last order; quantizing into
   // it saves a reorder before the first one.
   auto x = at::quantize_per_tensor(input.contiguous(torch::MemoryFormat::ChannelsLast), m.input_scale,

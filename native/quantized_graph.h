@@ -1,10 +1,11 @@
 // Reduced-precision serving paths for ResNet18, built from the fp32 weights:
-//  - int8: post-training static quantization on LibTorch's oneDNN quantized
-//    engine. BatchNorm folded into the convolutions, per-channel symmetric
-//    qint8 weights, per-tensor affine quint8 activations whose ranges come
-//    from a calibration (ObserveActivations), conv+ReLU fused
-//    (quantized::conv2d_relu), residual adds as quantized::add_relu, pooling
-//    on quantized tensors, the head in float32 after a dequantize.
+//  - int8: post-training static quantization, BatchNorm folded into the
+//    convolutions, per-channel symmetric int8 weights, per-tensor
+//    activations whose ranges come from a calibration (ObserveActivations),
+//    the head in float32 after a dequantize. Built on oneDNN primitives
+//    directly where the build has oneDNN's headers (onednn_resnet.h: residual
+//    adds fused into the convolutions); else on LibTorch's quantized engine:
+//    quint8 activations, quantized::conv2d_relu, quantized::add_relu.
 //  - bf16: the same folded network with bfloat16 weights and activations in
 //    channels-last order, frozen as TorchScript.
 // Both are built once from a snapshot of the weights; the caller rebuilds

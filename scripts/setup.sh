@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   libtorch-dev libopenblas0-pthread   # LibTorch 1.13 (CPU) and a threaded BLAS
   libgloo-dev                         # gloo headers: distributed training (c10d over Gloo)
+  libdnnl-dev                         # oneDNN headers (the oneDNN LibTorch links): the fast int8 network
   cmake g++ make ccache python3       # the native build (python3 for node-gyp)
   ca-certificates git
 )

@@ -1,0 +1,237 @@
+#include "onednn_resnet.h"
+
+#include <stdexcept>
+
+#if __has_include(<oneapi/dnnl/dnnl.hpp>)
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <list>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+
+namespace torchdog {
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using Type = memory::data_type;
+using Args = std::unordered_map<int, memory>;
+
+constexpr float kTinyScale = 1e-8f;
+// Plans are per input shape; a server sees a handful of batch sizes.
+constexpr size_t kMaxPlans = 6;
+
+float Uint8Scale(float max) { return std::max(max, kTinyScale) / 255.f; }
+float Int8Scale(float absmax) { return std::max(absmax, kTinyScale) / 127.f; }
+
+}  // namespace
+
+struct OnednnInt8ResNet18::Impl {
+  OnednnResNet18Spec spec;
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+  // Reordered int8 weights and scaled biases per convolution, shared by the
+  // plans whose primitives chose the same weights layout.
+  struct PackedConv {
+    memory::desc weights_desc;
+    memory weights, bias;
+  };
+  std::unordered_map<const OnednnConv*, std::vector<PackedConv>> packed;
+
+  struct Plan {
+    int64_t count, height, width;
+    memory input, logits;  // handles set per call
+    // Every buffer a step uses is owned by a step before it or by `packed`.
+    std::vector<std::pair<dnnl::primitive, Args>> steps;
+  };
+  std::list<Plan> plans;  // most recently used first
+
+  explicit Impl(OnednnResNet18Spec s) : spec(std::move(s)) {}
+
+  // The convolution `c` from `src` (quantized with scale `src_scale`) into a
+  // new `dst_type` tensor with scale `dst_scale`, or, with `sum`, added into
+  // the tensor `sum` holds (scale `sum_scale`, type `sum_type`) in place.
+  memory Conv(Plan& plan, const memory& src, float src_scale, const OnednnConv& c, bool relu, Type dst_type,
+              float dst_scale, const memory* sum = nullptr, float sum_scale = 0, Type sum_type = Type::undef) {
+    const auto dims = src.get_desc().dims();
+    const int64_t out_size = (dims[2] + 2 * c.padding - c.kernel) / c.stride + 1;
+    const int64_t out_width = (dims[3] + 2 * c.padding - c.kernel) / c.stride + 1;
+    memory::desc dst_desc({plan.count, c.out_channels, out_size, out_width}, dst_type, Tag::nhwc);
+    memory::desc weights_any({c.out_channels, c.in_channels, c.kernel, c.kernel}, Type::s8, Tag::any);
+    memory::desc bias_desc({c.out_channels}, Type::f32, Tag::x);
+
+    // Symmetric per output channel, as PyTorch's per-channel weight observer.
+    std::vector<float> weight_scales(c.out_channels), output_scales(c.out_channels);
+    const int64_t per_channel = c.in_channels * c.kernel * c.kernel;
+    for (int64_t o = 0; o < c.out_channels; ++o) {
+      float amax = 0;
+      for (int64_t i = 0; i < per_channel; ++i) amax = std::max(amax, std::fabs(c.weight[o * per_channel + i]));
+      weight_scales[o] = std::max(amax, kTinyScale) / 127.f;
+      output_scales[o] = src_scale * weight_scales[o] / dst_scale;
+    }
+    dnnl::post_ops ops;
+    if (sum) ops.append_sum(sum_scale / dst_scale, sum_type);
+    if (relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    attr.set_output_scales(/*per output channel*/ 1 << 1, output_scales);
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                         src.get_desc(), weights_any, bias_desc, dst_desc, {c.stride, c.stride},
+                                         {c.padding, c.padding}, {c.padding, c.padding});
+    dnnl::convolution_forward::primitive_desc pd(desc, attr, engine);
+
+    const PackedConv& w = Pack(c, pd.weights_desc(), weight_scales, src_scale);
+    memory dst = sum ? memory(pd.dst_desc(), engine, sum->get_data_handle()) : memory(pd.dst_desc(), engine);
+    plan.steps.push_back({dnnl::convolution_forward(pd),
+                          {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w.weights}, {DNNL_ARG_BIAS, w.bias}, {DNNL_ARG_DST, dst}}});
+    return dst;
+  }
+
+  const PackedConv& Pack(const OnednnConv& c, const memory::desc& weights_desc, const std::vector<float>& weight_scales,
+                         float src_scale) {
+    auto& versions = packed[&c];
+    for (const auto& p : versions) {
+      if (p.weights_desc == weights_desc) return p;
+    }
+    memory plain({{c.out_channels, c.in_channels, c.kernel, c.kernel}, Type::f32, Tag::oihw}, engine,
+                 const_cast<float*>(c.weight.data()));
+    memory weights(weights_desc, engine);
+    std::vector<float> inverse(weight_scales.size());
+    for (size_t o = 0; o < inverse.size(); ++o) inverse[o] = 1.f / weight_scales[o];
+    dnnl::primitive_attr quantize;
+    quantize.set_output_scales(1 << 0, inverse);
+    dnnl::reorder(dnnl::reorder::primitive_desc(engine, plain.get_desc(), engine, weights_desc, quantize))
+        .execute(stream, plain, weights);
+    // oneDNN adds the bias to the int32 accumulator before the output scale.
+    memory bias({{c.out_channels}, Type::f32, Tag::x}, engine);
+    auto* b = static_cast<float*>(bias.get_data_handle());
+    for (int64_t o = 0; o < c.out_channels; ++o) b[o] = c.bias[o] / (src_scale * weight_scales[o]);
+    stream.wait();
+    versions.push_back({weights_desc, weights, bias});
+    return versions.back();
+  }
+
+  void Pool(Plan& plan, memory& x, dnnl::algorithm algorithm, const memory::desc& dst_desc, memory::dims strides,
+            memory::dims kernel, memory::dims padding) {
+    dnnl::pooling_forward::primitive_desc pd(
+        dnnl::pooling_forward::desc(dnnl::prop_kind::forward_inference, algorithm, x.get_desc(), dst_desc, strides,
+                                    kernel, padding, padding),
+        engine);
+    memory dst(pd.dst_desc(), engine);
+    plan.steps.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, dst}}});
+    x = dst;
+  }
+
+  Plan Build(int64_t count, int64_t height, int64_t width) {
+    Plan plan{count, height, width, {}, {}, {}};
+    plan.input = memory({{count, 3, height, width}, Type::f32, Tag::nhwc}, engine, DNNL_MEMORY_NONE);
+    const float input_scale = Int8Scale(spec.input_absmax);
+    memory x({{count, 3, height, width}, Type::s8, Tag::nhwc}, engine);
+    {
+      dnnl::primitive_attr quantize;
+      quantize.set_output_scales(0, {1.f / input_scale});
+      plan.steps.push_back(
+          {dnnl::reorder(dnnl::reorder::primitive_desc(engine, plan.input.get_desc(), engine, x.get_desc(), quantize)),
+           {{DNNL_ARG_FROM, plan.input}, {DNNL_ARG_TO, x}}});
+    }
+    float scale = Uint8Scale(spec.stem_max);
+    x = Conv(plan, x, input_scale, spec.stem, /*relu=*/true, Type::u8, scale);
+    {
+      const auto d = x.get_desc().dims();
+      memory::desc pooled({count, d[1], (d[2] - 1) / 2 + 1, (d[3] - 1) / 2 + 1}, Type::u8, Tag::nhwc);
+      Pool(plan, x, dnnl::algorithm::pooling_max, pooled, {2, 2}, {3, 3}, {1, 1});  // max keeps the scale
+    }
+    for (const auto& b : spec.blocks) {
+      const float mid_scale = Uint8Scale(b.conv1_max), out_scale = Uint8Scale(b.out_max);
+      auto y = Conv(plan, x, scale, b.conv1, true, Type::u8, mid_scale);
+      if (b.downsample) {
+        const float shortcut_scale = Int8Scale(b.shortcut_absmax);
+        auto shortcut = Conv(plan, x, scale, b.shortcut, false, Type::s8, shortcut_scale);
+        x = Conv(plan, y, mid_scale, b.conv2, true, Type::u8, out_scale, &shortcut, shortcut_scale, Type::s8);
+      } else {
+        // The block input is needed only for the sum: conv2 writes over it.
+        x = Conv(plan, y, mid_scale, b.conv2, true, Type::u8, out_scale, &x, scale);
+      }
+      scale = out_scale;
+    }
+    // Dequantize, average over the map, then the float head.
+    const auto d = x.get_desc().dims();
+    memory pooled({d, Type::f32, Tag::nhwc}, engine);
+    {
+      dnnl::primitive_attr dequantize;
+      dequantize.set_output_scales(0, {scale});
+      plan.steps.push_back(
+          {dnnl::reorder(dnnl::reorder::primitive_desc(engine, x.get_desc(), engine, pooled.get_desc(), dequantize)),
+           {{DNNL_ARG_FROM, x}, {DNNL_ARG_TO, pooled}}});
+    }
+    Pool(plan, pooled, dnnl::algorithm::pooling_avg_exclude_padding, {{count, d[1], 1, 1}, Type::f32, Tag::nchw},
+         {1, 1}, {d[2], d[3]}, {0, 0});
+    memory::desc src_desc({count, spec.features}, Type::f32, Tag::nc);
+    memory::desc weights_desc({spec.classes, spec.features}, Type::f32, Tag::oi);
+    memory::desc bias_desc({spec.classes}, Type::f32, Tag::x);
+    memory::desc dst_desc({count, spec.classes}, Type::f32, Tag::nc);
+    dnnl::inner_product_forward::primitive_desc head(
+        dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, src_desc, weights_desc, bias_desc, dst_desc),
+        engine);
+    plan.logits = memory(dst_desc, engine, DNNL_MEMORY_NONE);
+    // [count, features, 1, 1] in NCHW is [count, features] row-major: a view.
+    plan.steps.push_back({dnnl::inner_product_forward(head),
+                          {{DNNL_ARG_SRC, memory(src_desc, engine, pooled.get_data_handle())},
+                           {DNNL_ARG_WEIGHTS, memory(weights_desc, engine, spec.fc_weight.data())},
+                           {DNNL_ARG_BIAS, memory(bias_desc, engine, spec.fc_bias.data())},
+                           {DNNL_ARG_DST, plan.logits}}});
+    return plan;
+  }
+
+  Plan& PlanFor(int64_t count, int64_t height, int64_t width) {
+    for (auto it = plans.begin(); it != plans.end(); ++it) {
+      if (it->count == count && it->height == height && it->width == width) {
+        plans.splice(plans.begin(), plans, it);
+        return plans.front();
+      }
+    }
+    plans.push_front(Build(count, height, width));
+    if (plans.size() > kMaxPlans) plans.pop_back();
+    return plans.front();
+  }
+};
+
+bool OnednnInt8ResNet18::Available() { return true; }
+
+OnednnInt8ResNet18::OnednnInt8ResNet18(OnednnResNet18Spec spec) : impl_(std::make_unique<Impl>(std::move(spec))) {}
+
+OnednnInt8ResNet18::~OnednnInt8ResNet18() = default;
+
+void OnednnInt8ResNet18::Forward(const float* input, int64_t count, int64_t height, int64_t width, float* logits) {
+  auto& plan = impl_->PlanFor(count, height, width);
+  plan.input.set_data_handle(const_cast<float*>(input));
+  plan.logits.set_data_handle(logits);
+  for (auto& [primitive, args] : plan.steps) primitive.execute(impl_->stream, args);
+  impl_->stream.wait();
+}
+
+}  // namespace torchdog
+
+#else  // no oneDNN headers
+
+namespace torchdog {
+
+struct OnednnInt8ResNet18::Impl {};
+
+bool OnednnInt8ResNet18::Available() { return false; }
+
+OnednnInt8ResNet18::OnednnInt8ResNet18(OnednnResNet18Spec) {
+  throw std::runtime_error("this build of torchdog has no oneDNN (install libdnnl-dev and rebuild)");
+}
+
+OnednnInt8ResNet18::~OnednnInt8ResNet18() = default;
+
+void OnednnInt8ResNet18::Forward(const float*, int64_t, int64_t, int64_t, float*) {}
+
+}  // namespace torchdog
+
+#endif
