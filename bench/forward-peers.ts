@@ -3,7 +3,9 @@
 // from the same checkpoint), the same threads and the same uint8 NHWC input.
 //
 //   node --import tsx bench/forward-peers.ts [--threads 2] [--batches 1,8,32]
-//        [--precisions fp32,int8] (bf16 too: fast only on CPUs with AVX512-BF16/AMX) [--seconds 6] [--rounds 5] [--size 128]
+//        [--precisions fp32,int8] (bf16 too: fast only on CPUs with AVX512-BF16/AMX;
+//        int8-torch: int8 on LibTorch's quantized operators, the path of builds
+//        without oneDNN's headers) [--seconds 6] [--rounds 5] [--size 128]
 //
 // int8 is calibrated on 64 images of the same kind as the timed ones. Per
 // batch size: one warm-up batch per side, then --rounds rounds in which every
@@ -32,7 +34,9 @@ const { values } = parseArgs({
 const threads = integer('threads', values.threads!, 1);
 const batches = values.batches!.split(',').map((s) => integer('batches', s, 1));
 const precisions = values.precisions!.split(',').map((p) => {
-  if (p !== 'fp32' && p !== 'int8' && p !== 'bf16') throw new RangeError(`--precisions: expected fp32, int8 or bf16 but received '${p}'`);
+  if (p !== 'fp32' && p !== 'int8' && p !== 'bf16' && p !== 'int8-torch') {
+    throw new RangeError(`--precisions: expected fp32, int8, int8-torch or bf16 but received '${p}'`);
+  }
   return p;
 });
 const seconds = positive('seconds', values.seconds!);
@@ -69,13 +73,18 @@ await reference.setTraining(false);
 const calibration = await calibrate(reference, [{ data: pixels(64, 99), count: 64, height: size, width: size }], normalization);
 await reference.dispose();
 
-async function torchdogSide(precision: 'fp32' | 'int8' | 'bf16'): Promise<Side> {
+async function torchdogSide(side: (typeof precisions)[number]): Promise<Side> {
   const model = await Model.create({ numClasses: CLASSES, device: 'cpu', seed: 0, threads });
   await model.setTensors(tensors);
   await model.setTraining(false);
+  const precision = side === 'int8-torch' ? 'int8' : side;
   await model.setPrecision(precision, precision === 'int8' ? calibration.ranges : []);
+  // The int8 kernels are chosen when the graph is built, at the first forward.
+  if (side === 'int8-torch') process.env.TORCHDOG_INT8_KERNELS = 'torch';
+  await model.forward(inputs.get(batches[0]!)!, normalization);
+  delete process.env.TORCHDOG_INT8_KERNELS;
   return {
-    name: `torchdog ${precision}`,
+    name: `torchdog ${side}`,
     run: async (batch) => void (await model.forward(inputs.get(batch)!, normalization)),
     close: () => model.dispose(),
   };
@@ -98,7 +107,8 @@ async function onnxSide(): Promise<Side> {
   };
 }
 
-const sides: Side[] = [await onnxSide(), ...(await Promise.all(precisions.map(torchdogSide)))];
+const sides: Side[] = [await onnxSide()];
+for (const precision of precisions) sides.push(await torchdogSide(precision));
 console.error(`forward-peers: resnet18 ${size}px, ${threads} threads, batches ${batches.join(',')}, ${seconds}s per batch and side in ${rounds} rounds; load ${load1()}`);
 
 const result: Record<string, Record<string, number>> = Object.fromEntries(sides.map((s) => [s.name, {}]));
