@@ -55,8 +55,8 @@ class OnednnInt8ResNet18 {
   OnednnInt8ResNet18& operator=(const OnednnInt8ResNet18&) = delete;
 
   // `input`: normalised float images, NHWC; `logits`: [count, classes]. The
-  // primitives for a new (count, height, width) are built on first use and
-  // kept for the most recent few shapes.
+  // batch runs in chunks of power-of-two sizes, whose primitives are built
+  // on first use and kept for the most recent few shapes.
   void Forward(const float* input, int64_t count, int64_t height, int64_t width, float* logits);
 
  private:

@@ -156,6 +156,26 @@ test('int8 on LibTorch\'s quantized operators (TORCHDOG_INT8_KERNELS=torch, the 
   }
 });
 
+test('int8 gives each image the same output in a batch of any size as alone (batches run in power-of-two chunks: 7 = 4 + 2 + 1)', async () => {
+  const pixels = split(images);
+  const order = Array.from({ length: 7 }, (_, i) => (i * 3) % pixels.length);
+  const one = images.height * images.width * 3;
+  const data = new Uint8Array(order.length * one);
+  order.forEach((n, i) => data.set(pixels[n]!, i * one));
+  await model.setPrecision('int8', calibration.ranges);
+  try {
+    const batch = await model.forward({ data, count: order.length, height: images.height, width: images.width }, fixture.normalization);
+    for (const [i, n] of order.entries()) {
+      const alone = await model.forward({ data: pixels[n]!, count: 1, height: images.height, width: images.width }, fixture.normalization);
+      const inBatch = batch.probabilities.subarray(i * batch.classes, (i + 1) * batch.classes);
+      // Integer accumulation is exact whatever the batch; only the float head's sums may round differently.
+      for (let c = 0; c < batch.classes; c++) assert.ok(Math.abs(inBatch[c]! - alone.probabilities[c]!) < 1e-4, `image ${i} (fixture ${n}) class ${c}`);
+    }
+  } finally {
+    await model.setPrecision('fp32');
+  }
+});
+
 test('the int8 check sees a bad calibration: ranges 50x too narrow move the probabilities past the tolerance', async (t) => {
   const narrow = calibration.ranges.map((r) => ({ ...r, min: r.min / 50, max: r.max / 50 }));
   await model.setPrecision('int8', narrow);
