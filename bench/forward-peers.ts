@@ -4,8 +4,8 @@
 //
 //   node --import tsx bench/forward-peers.ts [--threads 2] [--batches 1,8,32]
 //        [--precisions fp32,int8] (bf16 too: fast only on CPUs with AVX512-BF16/AMX;
-//        int8-torch: int8 on LibTorch's quantized operators, the path of builds
-//        without oneDNN's headers) [--seconds 6] [--rounds 5] [--size 128]
+//        fp32-torch, int8-torch: the LibTorch paths of builds without oneDNN's
+//        headers, TorchScript and quantized operators) [--seconds 6] [--rounds 5] [--size 128]
 //
 // int8 is calibrated on 64 images of the same kind as the timed ones. Per
 // batch size: one warm-up batch per side, then --rounds rounds in which every
@@ -34,8 +34,8 @@ const { values } = parseArgs({
 const threads = integer('threads', values.threads!, 1);
 const batches = values.batches!.split(',').map((s) => integer('batches', s, 1));
 const precisions = values.precisions!.split(',').map((p) => {
-  if (p !== 'fp32' && p !== 'int8' && p !== 'bf16' && p !== 'int8-torch') {
-    throw new RangeError(`--precisions: expected fp32, int8, int8-torch or bf16 but received '${p}'`);
+  if (p !== 'fp32' && p !== 'int8' && p !== 'bf16' && p !== 'fp32-torch' && p !== 'int8-torch') {
+    throw new RangeError(`--precisions: expected fp32, int8, bf16, fp32-torch or int8-torch but received '${p}'`);
   }
   return p;
 });
@@ -77,12 +77,12 @@ async function torchdogSide(side: (typeof precisions)[number]): Promise<Side> {
   const model = await Model.create({ numClasses: CLASSES, device: 'cpu', seed: 0, threads });
   await model.setTensors(tensors);
   await model.setTraining(false);
-  const precision = side === 'int8-torch' ? 'int8' : side;
+  const precision = side === 'int8-torch' ? 'int8' : side === 'fp32-torch' ? 'fp32' : side;
   await model.setPrecision(precision, precision === 'int8' ? calibration.ranges : []);
-  // The int8 kernels are chosen when the graph is built, at the first forward.
-  if (side === 'int8-torch') process.env.TORCHDOG_INT8_KERNELS = 'torch';
+  // The kernels are chosen when the graph is built, at the first forward.
+  if (side.endsWith('-torch')) process.env.TORCHDOG_ONEDNN = '0';
   await model.forward(inputs.get(batches[0]!)!, normalization);
-  delete process.env.TORCHDOG_INT8_KERNELS;
+  delete process.env.TORCHDOG_ONEDNN;
   return {
     name: `torchdog ${side}`,
     run: async (batch) => void (await model.forward(inputs.get(batch)!, normalization)),

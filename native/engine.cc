@@ -150,6 +150,7 @@ struct Engine::Impl {
   bool use_inference_graph = true;
   bool graph_stale = true;
   c10::optional<torch::jit::Module> graph;
+  std::unique_ptr<OnednnResNet18> onednn_graph;  // graph's place on CPUs, where UseOnednnNetworks()
   // Reduced-precision serving (SetPrecision); built lazily like `graph`.
   std::string precision = "fp32";
   std::map<std::string, ActivationRange> ranges;
@@ -158,13 +159,16 @@ struct Engine::Impl {
   std::shared_ptr<Collectives> collectives;  // distributed training, else null
 
   torch::Tensor RunInferenceGraph(const torch::Tensor& input) {
-    if (graph_stale || !graph) {
-      graph.reset();
-      int8_graph.reset();
-      bf16_graph.reset();
-      graph = BuildInferenceGraph(tensors);
+    if (graph_stale || (!graph && !onednn_graph)) {
+      ResetGraphs();
+      if (!device.is_cuda() && UseOnednnNetworks()) {
+        onednn_graph = BuildOnednnFloat32(tensors);
+      } else {
+        graph = BuildInferenceGraph(tensors);
+      }
       graph_stale = false;
     }
+    if (onednn_graph) return RunOnednn(*onednn_graph, num_classes, input);
     // oneDNN convolutions in the optimised graph measured faster on NCHW input.
     return graph->forward({input.contiguous()}).toTensor();
   }
@@ -173,9 +177,7 @@ struct Engine::Impl {
   // `graph_stale` no longer describes.
   torch::Tensor RunReducedPrecision(const torch::Tensor& input) {
     if (graph_stale || (precision == "int8" ? !int8_graph : !bf16_graph)) {
-      graph.reset();
-      int8_graph.reset();
-      bf16_graph.reset();
+      ResetGraphs();
       if (precision == "int8") {
         int8_graph = std::make_unique<QuantizedResNet18>(tensors, ranges);
       } else {
@@ -186,6 +188,13 @@ struct Engine::Impl {
     if (precision == "int8") return int8_graph->Forward(input);
     auto x = input.to(torch::kBFloat16).contiguous(torch::MemoryFormat::ChannelsLast);
     return bf16_graph->forward({x}).toTensor().to(torch::kFloat32);
+  }
+
+  void ResetGraphs() {
+    graph.reset();
+    onednn_graph.reset();
+    int8_graph.reset();
+    bf16_graph.reset();
   }
 
   // OpenMP thread counts are per thread. The addon always calls from the
@@ -653,7 +662,10 @@ StepTimeSplit Engine::ProfileTrainSteps(const ImageBatchView& images, const int3
 
 void Engine::SetInferenceGraph(bool enabled) {
   impl_->use_inference_graph = enabled;
-  if (!enabled) impl_->graph.reset();
+  if (!enabled) {
+    impl_->graph.reset();
+    impl_->onednn_graph.reset();
+  }
 }
 
 void Engine::SetTrainRecipe(const TrainRecipe& recipe) {

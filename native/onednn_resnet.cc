@@ -33,12 +33,13 @@ float Int8Scale(float absmax) { return std::max(absmax, kTinyScale) / 127.f; }
 
 }  // namespace
 
-struct OnednnInt8ResNet18::Impl {
+struct OnednnResNet18::Impl {
   OnednnResNet18Spec spec;
+  bool int8;
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
-  // Reordered int8 weights and scaled biases per convolution, shared by the
-  // plans whose primitives chose the same weights layout.
+  // Reordered (int8: quantized) weights and (int8: scaled) biases per
+  // convolution, shared by the plans whose primitives chose the same layout.
   struct PackedConv {
     memory::desc weights_desc;
     memory weights, bias;
@@ -53,35 +54,46 @@ struct OnednnInt8ResNet18::Impl {
   };
   std::list<Plan> plans;  // most recently used first
 
-  explicit Impl(OnednnResNet18Spec s) : spec(std::move(s)) {}
+  Impl(OnednnResNet18Spec s, bool int8) : spec(std::move(s)), int8(int8) {}
 
-  // The convolution `c` from `src` (quantized with scale `src_scale`) into a
-  // new `dst_type` tensor with scale `dst_scale`, or, with `sum`, added into
-  // the tensor `sum` holds (scale `sum_scale`, type `sum_type`) in place.
+  // Activations: int8 keeps uint8 (after a ReLU) and int8 in NHWC, the order
+  // oneDNN's int8 kernels read; float32 the 8-channel blocks its AVX2 and
+  // AVX-512 float kernels read (measured faster than NHWC).
+  Type Act(Type quantized) const { return int8 ? quantized : Type::f32; }
+  Tag Layout() const { return int8 ? Tag::nhwc : Tag::nChw8c; }
+
+  // The convolution `c` from `src` (int8: quantized with scale `src_scale`)
+  // into a new tensor (int8: of `dst_type`, scale `dst_scale`), or, with
+  // `sum`, added into the tensor `sum` holds (scale `sum_scale`, type
+  // `sum_type`) in place. Scales and types are ignored in float32.
   memory Conv(Plan& plan, const memory& src, float src_scale, const OnednnConv& c, bool relu, Type dst_type,
               float dst_scale, const memory* sum = nullptr, float sum_scale = 0, Type sum_type = Type::undef) {
     const auto dims = src.get_desc().dims();
     const int64_t out_size = (dims[2] + 2 * c.padding - c.kernel) / c.stride + 1;
     const int64_t out_width = (dims[3] + 2 * c.padding - c.kernel) / c.stride + 1;
-    memory::desc dst_desc({plan.count, c.out_channels, out_size, out_width}, dst_type, Tag::nhwc);
-    memory::desc weights_any({c.out_channels, c.in_channels, c.kernel, c.kernel}, Type::s8, Tag::any);
+    memory::desc dst_desc({plan.count, c.out_channels, out_size, out_width}, Act(dst_type), Layout());
+    memory::desc weights_any({c.out_channels, c.in_channels, c.kernel, c.kernel}, int8 ? Type::s8 : Type::f32,
+                             Tag::any);
     memory::desc bias_desc({c.out_channels}, Type::f32, Tag::x);
 
     // Symmetric per output channel, as PyTorch's per-channel weight observer.
-    std::vector<float> weight_scales(c.out_channels), output_scales(c.out_channels);
+    std::vector<float> weight_scales(c.out_channels, 1.f), output_scales(c.out_channels, 1.f);
     const int64_t per_channel = c.in_channels * c.kernel * c.kernel;
-    for (int64_t o = 0; o < c.out_channels; ++o) {
+    for (int64_t o = 0; int8 && o < c.out_channels; ++o) {
       float amax = 0;
       for (int64_t i = 0; i < per_channel; ++i) amax = std::max(amax, std::fabs(c.weight[o * per_channel + i]));
       weight_scales[o] = std::max(amax, kTinyScale) / 127.f;
       output_scales[o] = src_scale * weight_scales[o] / dst_scale;
     }
     dnnl::post_ops ops;
-    if (sum) ops.append_sum(sum_scale / dst_scale, sum_type);
+    if (sum) {
+      if (int8) ops.append_sum(sum_scale / dst_scale, sum_type);
+      else ops.append_sum(1.f);
+    }
     if (relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
-    attr.set_output_scales(/*per output channel*/ 1 << 1, output_scales);
+    if (int8) attr.set_output_scales(/*per output channel*/ 1 << 1, output_scales);
     dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                          src.get_desc(), weights_any, bias_desc, dst_desc, {c.stride, c.stride},
                                          {c.padding, c.padding}, {c.padding, c.padding});
@@ -106,13 +118,13 @@ struct OnednnInt8ResNet18::Impl {
     std::vector<float> inverse(weight_scales.size());
     for (size_t o = 0; o < inverse.size(); ++o) inverse[o] = 1.f / weight_scales[o];
     dnnl::primitive_attr quantize;
-    quantize.set_output_scales(1 << 0, inverse);
+    if (int8) quantize.set_output_scales(1 << 0, inverse);
     dnnl::reorder(dnnl::reorder::primitive_desc(engine, plain.get_desc(), engine, weights_desc, quantize))
         .execute(stream, plain, weights);
     // oneDNN adds the bias to the int32 accumulator before the output scale.
     memory bias({{c.out_channels}, Type::f32, Tag::x}, engine);
     auto* b = static_cast<float*>(bias.get_data_handle());
-    for (int64_t o = 0; o < c.out_channels; ++o) b[o] = c.bias[o] / (src_scale * weight_scales[o]);
+    for (int64_t o = 0; o < c.out_channels; ++o) b[o] = int8 ? c.bias[o] / (src_scale * weight_scales[o]) : c.bias[o];
     stream.wait();
     versions.push_back({weights_desc, weights, bias});
     return versions.back();
@@ -133,10 +145,11 @@ struct OnednnInt8ResNet18::Impl {
     Plan plan{count, height, width, {}, {}, {}};
     plan.input = memory({{count, 3, height, width}, Type::f32, Tag::nhwc}, engine, DNNL_MEMORY_NONE);
     const float input_scale = Int8Scale(spec.input_absmax);
-    memory x({{count, 3, height, width}, Type::s8, Tag::nhwc}, engine);
+    // int8: quantized; float32: planar, the stem's float kernels read that.
+    memory x({{count, 3, height, width}, Act(Type::s8), int8 ? Tag::nhwc : Tag::nchw}, engine);
     {
       dnnl::primitive_attr quantize;
-      quantize.set_output_scales(0, {1.f / input_scale});
+      if (int8) quantize.set_output_scales(0, {1.f / input_scale});
       plan.steps.push_back(
           {dnnl::reorder(dnnl::reorder::primitive_desc(engine, plan.input.get_desc(), engine, x.get_desc(), quantize)),
            {{DNNL_ARG_FROM, plan.input}, {DNNL_ARG_TO, x}}});
@@ -145,7 +158,7 @@ struct OnednnInt8ResNet18::Impl {
     x = Conv(plan, x, input_scale, spec.stem, /*relu=*/true, Type::u8, scale);
     {
       const auto d = x.get_desc().dims();
-      memory::desc pooled({count, d[1], (d[2] - 1) / 2 + 1, (d[3] - 1) / 2 + 1}, Type::u8, Tag::nhwc);
+      memory::desc pooled({count, d[1], (d[2] - 1) / 2 + 1, (d[3] - 1) / 2 + 1}, Act(Type::u8), Layout());
       Pool(plan, x, dnnl::algorithm::pooling_max, pooled, {2, 2}, {3, 3}, {1, 1});  // max keeps the scale
     }
     for (const auto& b : spec.blocks) {
@@ -161,10 +174,11 @@ struct OnednnInt8ResNet18::Impl {
       }
       scale = out_scale;
     }
-    // Dequantize, average over the map, then the float head.
+    // int8: dequantize. Then average over the map, and the float head.
     const auto d = x.get_desc().dims();
-    memory pooled({d, Type::f32, Tag::nhwc}, engine);
-    {
+    memory pooled = x;
+    if (int8) {
+      pooled = memory({d, Type::f32, Tag::nhwc}, engine);
       dnnl::primitive_attr dequantize;
       dequantize.set_output_scales(0, {scale});
       plan.steps.push_back(
@@ -203,13 +217,14 @@ struct OnednnInt8ResNet18::Impl {
   }
 };
 
-bool OnednnInt8ResNet18::Available() { return true; }
+bool OnednnResNet18::Available() { return true; }
 
-OnednnInt8ResNet18::OnednnInt8ResNet18(OnednnResNet18Spec spec) : impl_(std::make_unique<Impl>(std::move(spec))) {}
+OnednnResNet18::OnednnResNet18(OnednnResNet18Spec spec, OnednnPrecision precision)
+    : impl_(std::make_unique<Impl>(std::move(spec), precision == OnednnPrecision::kInt8)) {}
 
-OnednnInt8ResNet18::~OnednnInt8ResNet18() = default;
+OnednnResNet18::~OnednnResNet18() = default;
 
-void OnednnInt8ResNet18::Forward(const float* input, int64_t count, int64_t height, int64_t width, float* logits) {
+void OnednnResNet18::Forward(const float* input, int64_t count, int64_t height, int64_t width, float* logits) {
   for (int64_t done = 0; done < count;) {
     int64_t chunk = 1;
     while (chunk * 2 <= std::min(count - done, kLargestChunk)) chunk *= 2;
@@ -228,17 +243,17 @@ void OnednnInt8ResNet18::Forward(const float* input, int64_t count, int64_t heig
 
 namespace torchdog {
 
-struct OnednnInt8ResNet18::Impl {};
+struct OnednnResNet18::Impl {};
 
-bool OnednnInt8ResNet18::Available() { return false; }
+bool OnednnResNet18::Available() { return false; }
 
-OnednnInt8ResNet18::OnednnInt8ResNet18(OnednnResNet18Spec) {
+OnednnResNet18::OnednnResNet18(OnednnResNet18Spec, OnednnPrecision) {
   throw std::runtime_error("this build of torchdog has no oneDNN (install libdnnl-dev and rebuild)");
 }
 
-OnednnInt8ResNet18::~OnednnInt8ResNet18() = default;
+OnednnResNet18::~OnednnResNet18() = default;
 
-void OnednnInt8ResNet18::Forward(const float*, int64_t, int64_t, int64_t, float*) {}
+void OnednnResNet18::Forward(const float*, int64_t, int64_t, int64_t, float*) {}
 
 }  // namespace torchdog
 

@@ -1,14 +1,18 @@
-// ResNet18's int8 forward pass built directly from oneDNN primitives (the
-// oneDNN LibTorch itself links), without LibTorch's quantized operators:
+// ResNet18's inference forward pass built directly from oneDNN primitives
+// (the oneDNN LibTorch itself links), in int8 or float32:
 //  - each block's second convolution adds the shortcut and applies the ReLU
-//    as post-ops (sum, eltwise) into the shortcut's own buffer, so the sum is
-//    taken in the accumulator's precision and never requantized on its own;
-//  - requantization is the convolution's per-output-channel output scale;
-//  - activations stay uint8 (after a ReLU) or int8 (the input and the
+//    as post-ops (sum, eltwise) into the shortcut's own buffer, so in int8
+//    the sum is taken in the accumulator's precision and never requantized
+//    on its own, and in float32 no separate add or ReLU pass runs;
+//  - int8: requantization is the convolution's per-output-channel output
+//    scale; activations stay uint8 (after a ReLU) or int8 (the input and the
 //    downsample shortcuts, symmetric) in NHWC from the first convolution to
 //    the average pool; the head runs in float32.
-// Measured against the same network on LibTorch's quantized operators (2
-// threads, AVX2): 1.4-1.7x the images per second at batch 1, 8 and 32.
+// Measured (2 threads, AVX2): int8 1.4-1.7x the images per second of the
+// same network on LibTorch's quantized operators at batch 1, 8 and 32;
+// float32 1.3x LibTorch's frozen TorchScript graph at batch 1, the same at 8
+// and 32 (the convolutions are the same oneDNN kernels; what goes is the
+// per-operator overhead and the separate add/ReLU passes).
 //
 // Torch-free on purpose: the caller hands over folded float weights and
 // activation ranges. Without oneDNN's headers at build time, Available() is
@@ -44,15 +48,18 @@ struct OnednnResNet18Spec {
   float input_absmax = 0, stem_max = 0;  // the normalised input's largest magnitude; the stem's output max
 };
 
-class OnednnInt8ResNet18 {
+enum class OnednnPrecision { kInt8, kFloat32 };
+
+class OnednnResNet18 {
  public:
   // Whether this build has oneDNN.
   static bool Available();
 
-  explicit OnednnInt8ResNet18(OnednnResNet18Spec spec);
-  ~OnednnInt8ResNet18();
-  OnednnInt8ResNet18(const OnednnInt8ResNet18&) = delete;
-  OnednnInt8ResNet18& operator=(const OnednnInt8ResNet18&) = delete;
+  // kFloat32 ignores the spec's activation ranges.
+  OnednnResNet18(OnednnResNet18Spec spec, OnednnPrecision precision);
+  ~OnednnResNet18();
+  OnednnResNet18(const OnednnResNet18&) = delete;
+  OnednnResNet18& operator=(const OnednnResNet18&) = delete;
 
   // `input`: normalised float images, NHWC; `logits`: [count, classes]. The
   // batch runs in chunks of power-of-two sizes, whose primitives are built

@@ -202,7 +202,7 @@ struct QuantizedResNet18::Impl {
 
   // The same network on oneDNN primitives directly, where the build has
   // them (see onednn_resnet.h); LibTorch's quantized operators otherwise.
-  std::unique_ptr<OnednnInt8ResNet18> onednn;
+  std::unique_ptr<OnednnResNet18> onednn;
 
   QuantizedOp prepack{"quantized::conv2d_prepack", ""};
   QuantizedOp conv{"quantized::conv2d", "new"};
@@ -247,14 +247,55 @@ OnednnConv FoldForOnednn(const std::map<std::string, torch::Tensor>& tensors, co
 
 float AbsMax(const ActivationRange& r) { return static_cast<float>(std::max(std::fabs(r.min), std::fabs(r.max))); }
 
-// TORCHDOG_INT8_KERNELS=torch keeps LibTorch's quantized operators where
-// oneDNN's are built in (benchmarks compare the two).
-bool UseOnednnKernels() {
-  const char* choice = std::getenv("TORCHDOG_INT8_KERNELS");
-  return OnednnInt8ResNet18::Available() && !(choice && std::string(choice) == "torch");
+// The network for onednn_resnet.h; `ranges` (int8 only) as CheckRanges passes them.
+OnednnResNet18Spec OnednnSpec(const std::map<std::string, torch::Tensor>& tensors,
+                              const std::map<std::string, ActivationRange>* ranges) {
+  auto range = [&](const std::string& point) { return ranges ? ranges->at(point) : ActivationRange{0, 0}; };
+  OnednnResNet18Spec spec;
+  spec.stem = FoldForOnednn(tensors, Network().stem);
+  spec.input_absmax = AbsMax(range("input"));
+  spec.stem_max = static_cast<float>(range(Network().stem.point).max);
+  for (const auto& b : Network().blocks) {
+    OnednnBlock q;
+    q.conv1 = FoldForOnednn(tensors, b.conv1);
+    q.conv2 = FoldForOnednn(tensors, b.conv2);
+    q.conv1_max = static_cast<float>(range(b.conv1.point).max);
+    q.out_max = static_cast<float>(range(b.name + ".out").max);
+    q.downsample = b.downsample;
+    if (b.downsample) {
+      q.shortcut = FoldForOnednn(tensors, b.shortcut);
+      q.shortcut_absmax = AbsMax(range(b.shortcut.point));
+    }
+    spec.blocks.push_back(std::move(q));
+  }
+  auto fc_weight = tensors.at("fc.weight").detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  auto fc_bias = tensors.at("fc.bias").detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  spec.classes = fc_weight.size(0);
+  spec.features = fc_weight.size(1);
+  spec.fc_weight.assign(fc_weight.data_ptr<float>(), fc_weight.data_ptr<float>() + fc_weight.numel());
+  spec.fc_bias.assign(fc_bias.data_ptr<float>(), fc_bias.data_ptr<float>() + fc_bias.numel());
+  return spec;
 }
 
 }  // namespace
+
+bool UseOnednnNetworks() {
+  const char* choice = std::getenv("TORCHDOG_ONEDNN");
+  return OnednnResNet18::Available() && !(choice && std::string(choice) == "0");
+}
+
+std::unique_ptr<OnednnResNet18> BuildOnednnFloat32(const std::map<std::string, torch::Tensor>& tensors) {
+  c10::InferenceMode guard;
+  return std::make_unique<OnednnResNet18>(OnednnSpec(tensors, nullptr), OnednnPrecision::kFloat32);
+}
+
+torch::Tensor RunOnednn(OnednnResNet18& network, int64_t classes, const torch::Tensor& input) {
+  // NCHW in channels-last memory is NHWC, which the oneDNN network takes.
+  auto x = input.to(torch::kFloat32).contiguous(torch::MemoryFormat::ChannelsLast);
+  auto logits = torch::empty({x.size(0), classes}, torch::kFloat32);
+  network.Forward(x.data_ptr<float>(), x.size(0), x.size(2), x.size(3), logits.data_ptr<float>());
+  return logits;
+}
 
 QuantizedResNet18::QuantizedResNet18(const std::map<std::string, torch::Tensor>& tensors,
                                      const std::map<std::string, ActivationRange>& ranges)
@@ -264,29 +305,8 @@ QuantizedResNet18::QuantizedResNet18(const std::map<std::string, torch::Tensor>&
   auto& m = *impl_;
   m.fc_weight = tensors.at("fc.weight").detach().to(torch::kCPU, torch::kFloat32).contiguous();
   m.fc_bias = tensors.at("fc.bias").detach().to(torch::kCPU, torch::kFloat32).contiguous();
-  if (UseOnednnKernels()) {
-    OnednnResNet18Spec spec;
-    spec.stem = FoldForOnednn(tensors, Network().stem);
-    spec.input_absmax = AbsMax(ranges.at("input"));
-    spec.stem_max = static_cast<float>(ranges.at(Network().stem.point).max);
-    for (const auto& b : Network().blocks) {
-      OnednnBlock q;
-      q.conv1 = FoldForOnednn(tensors, b.conv1);
-      q.conv2 = FoldForOnednn(tensors, b.conv2);
-      q.conv1_max = static_cast<float>(ranges.at(b.conv1.point).max);
-      q.out_max = static_cast<float>(ranges.at(b.name + ".out").max);
-      q.downsample = b.downsample;
-      if (b.downsample) {
-        q.shortcut = FoldForOnednn(tensors, b.shortcut);
-        q.shortcut_absmax = AbsMax(ranges.at(b.shortcut.point));
-      }
-      spec.blocks.push_back(std::move(q));
-    }
-    spec.classes = m.fc_weight.size(0);
-    spec.features = m.fc_weight.size(1);
-    spec.fc_weight.assign(m.fc_weight.data_ptr<float>(), m.fc_weight.data_ptr<float>() + m.fc_weight.numel());
-    spec.fc_bias.assign(m.fc_bias.data_ptr<float>(), m.fc_bias.data_ptr<float>() + m.fc_bias.numel());
-    m.onednn = std::make_unique<OnednnInt8ResNet18>(std::move(spec));
+  if (UseOnednnNetworks()) {
+    m.onednn = std::make_unique<OnednnResNet18>(OnednnSpec(tensors, &ranges), OnednnPrecision::kInt8);
     return;
   }
   UseOnednnQuantizedEngine();
@@ -307,13 +327,7 @@ QuantizedResNet18::~QuantizedResNet18() = default;
 
 torch::Tensor QuantizedResNet18::Forward(const torch::Tensor& input) {
   const auto& m = *impl_;
-  if (m.onednn) {
-    // NCHW in channels-last memory is NHWC, which the oneDNN network takes.
-    auto x = input.to(torch::kFloat32).contiguous(torch::MemoryFormat::ChannelsLast);
-    auto logits = torch::empty({x.size(0), m.fc_weight.size(0)}, torch::kFloat32);
-    m.onednn->Forward(x.data_ptr<float>(), x.size(0), x.size(2), x.size(3), logits.data_ptr<float>());
-    return logits;
-  }
+  if (m.onednn) return RunOnednn(*m.onednn, m.fc_weight.size(0), input);
   UseOnednnQuantizedEngine();
   // oneDNN's int8 convolutions work in channels-last order; quantizing into
   // it saves a reorder before the first one.

@@ -14,6 +14,8 @@
 
 #include <torch/script.h>
 
+#include "onednn_resnet.h"
+
 #include <map>
 #include <string>
 #include <vector>
@@ -42,6 +44,18 @@ void CheckRanges(const std::map<std::string, ActivationRange>& ranges);
 // The process-wide quantized engine int8 needs; throws std::runtime_error
 // when this LibTorch build has no oneDNN quantized engine.
 void UseOnednnQuantizedEngine();
+
+// Whether the networks on oneDNN primitives (onednn_resnet.h) serve: the
+// build has them and TORCHDOG_ONEDNN is not "0" (which keeps LibTorch's
+// quantized operators for int8 and its TorchScript graph for float32).
+bool UseOnednnNetworks();
+
+// The float32 network on oneDNN primitives, BatchNorm folded; CPU only.
+std::unique_ptr<OnednnResNet18> BuildOnednnFloat32(const std::map<std::string, torch::Tensor>& tensors);
+
+// Runs `network` on normalised float NCHW `input` (any memory order) and
+// returns [count, classes] float logits.
+torch::Tensor RunOnednn(OnednnResNet18& network, int64_t classes, const torch::Tensor& input);
 
 class QuantizedResNet18 {
  public:

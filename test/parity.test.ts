@@ -98,17 +98,31 @@ test('the TypeScript images are the Python images', () => {
   assert.equal(createHash('sha256').update(images.data).digest('hex'), fixture.images.sha256);
 });
 
-test('eval-mode forward matches torchvision within 1e-4 for every image and class', async (t) => {
-  const out = await forward();
-  assert.equal(out.count, kImageCount);
-  assert.equal(out.classes, fixture.numClasses);
-  const logits = maxAbsDiff(out.logits, fixture.logits);
-  const probabilities = maxAbsDiff(out.probabilities, fixture.probabilities);
-  t.diagnostic(`max |logit diff| ${logits.diff.toExponential(2)} (${logits.at})`);
-  t.diagnostic(`max |probability diff| ${probabilities.diff.toExponential(2)} (${probabilities.at})`);
-  assert.ok(logits.diff <= kTolerance, `logits differ by ${logits.diff} at ${logits.at}`);
-  assert.ok(probabilities.diff <= kTolerance, `probabilities differ by ${probabilities.diff} at ${probabilities.at}`);
-});
+// Eval mode serves from the network on oneDNN primitives where the build has
+// it, and from LibTorch's frozen TorchScript graph with TORCHDOG_ONEDNN=0
+// (and in builds without oneDNN's headers): both must be torchvision's function.
+for (const onednn of ['default', '0'] as const) {
+  test(`eval-mode forward matches torchvision within 1e-4 for every image and class (TORCHDOG_ONEDNN ${onednn})`, async (t) => {
+    const saved = process.env.TORCHDOG_ONEDNN;
+    if (onednn === '0') process.env.TORCHDOG_ONEDNN = '0';
+    try {
+      await model.setTensors(tensors);  // the graph is built again, at the next forward
+      const out = await forward();
+      assert.equal(out.count, kImageCount);
+      assert.equal(out.classes, fixture.numClasses);
+      const logits = maxAbsDiff(out.logits, fixture.logits);
+      const probabilities = maxAbsDiff(out.probabilities, fixture.probabilities);
+      t.diagnostic(`max |logit diff| ${logits.diff.toExponential(2)} (${logits.at})`);
+      t.diagnostic(`max |probability diff| ${probabilities.diff.toExponential(2)} (${probabilities.at})`);
+      assert.ok(logits.diff <= kTolerance, `logits differ by ${logits.diff} at ${logits.at}`);
+      assert.ok(probabilities.diff <= kTolerance, `probabilities differ by ${probabilities.diff} at ${probabilities.at}`);
+    } finally {
+      if (saved === undefined) delete process.env.TORCHDOG_ONEDNN;
+      else process.env.TORCHDOG_ONEDNN = saved;
+      await model.setTensors(tensors);
+    }
+  });
+}
 
 test('the comparison fails when one weight is perturbed', async (t) => {
   const perturbed = tensors.map((tensor) => {

@@ -138,9 +138,9 @@ for (const precision of ['bf16', 'int8'] as const) {
   });
 }
 
-test('int8 on LibTorch\'s quantized operators (TORCHDOG_INT8_KERNELS=torch, the path of builds without oneDNN\'s headers) classifies the same way', async (t) => {
-  const saved = process.env.TORCHDOG_INT8_KERNELS;
-  process.env.TORCHDOG_INT8_KERNELS = 'torch';
+test('int8 on LibTorch\'s quantized operators (TORCHDOG_ONEDNN=0, the path of builds without oneDNN\'s headers) classifies the same way', async (t) => {
+  const saved = process.env.TORCHDOG_ONEDNN;
+  process.env.TORCHDOG_ONEDNN = '0';
   try {
     await model.setPrecision('int8', calibration.ranges);
     const out = await model.forward(images, fixture.normalization);
@@ -150,8 +150,8 @@ test('int8 on LibTorch\'s quantized operators (TORCHDOG_INT8_KERNELS=torch, the 
     assert.deepEqual(classes, expectedClasses());
     assert.ok(diff <= kTolerance.int8, `int8 probabilities differ by ${diff}`);
   } finally {
-    if (saved === undefined) delete process.env.TORCHDOG_INT8_KERNELS;
-    else process.env.TORCHDOG_INT8_KERNELS = saved;
+    if (saved === undefined) delete process.env.TORCHDOG_ONEDNN;
+    else process.env.TORCHDOG_ONEDNN = saved;
     await model.setPrecision('fp32');
   }
 });
