@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <list>
 #include <tuple>
@@ -22,11 +23,14 @@ using Type = memory::data_type;
 using Args = std::unordered_map<int, memory>;
 
 constexpr float kTinyScale = 1e-8f;
-// Primitives are built per input shape (30-40 ms for a new one). A batch runs
-// as chunks of power-of-two sizes up to kLargestChunk (7 = 4 + 2 + 1), so a
-// server whose batches take every size from 1 to 32 keeps six plans, not 32.
+// Primitives are built per input shape (30-40 ms for a new one) and kept for
+// the most recent kMaxPlans shapes: a server's batch sizes 1 to 32. Their
+// activations share one buffer (the plans run one at a time), so a plan
+// costs its primitives' generated code (about 2 MB in int8), not its
+// tensors. Larger batches run in chunks.
 constexpr int64_t kLargestChunk = 64;
-constexpr size_t kMaxPlans = 8;
+constexpr size_t kMaxPlans = 32;
+constexpr size_t kAlignment = 64;
 
 float Uint8Scale(float max) { return std::max(max, kTinyScale) / 255.f; }
 float Int8Scale(float absmax) { return std::max(absmax, kTinyScale) / 127.f; }
@@ -49,10 +53,24 @@ struct OnednnResNet18::Impl {
   struct Plan {
     int64_t count, height, width;
     memory input, logits;  // handles set per call
-    // Every buffer a step uses is owned by a step before it or by `packed`.
     std::vector<std::pair<dnnl::primitive, Args>> steps;
+    // Activations: each memory's offset in the shared buffer, bound before
+    // a run whenever the buffer moved since this plan last ran.
+    std::vector<std::pair<memory, size_t>> bound;
+    size_t bytes = 0;
+    uint64_t bound_to = 0;
   };
   std::list<Plan> plans;  // most recently used first
+  std::unique_ptr<uint8_t, decltype(&std::free)> buffer{nullptr, &std::free};
+  size_t buffer_bytes = 0;
+  uint64_t buffer_generation = 0;
+
+  // Offsets in the shared buffer while a plan is built: a tensor's space is
+  // given back once no later step reads it, and reused first fit.
+  struct Layout {
+    std::vector<std::pair<size_t, size_t>> free;  // offset, bytes
+    size_t top = 0;
+  };
 
   Impl(OnednnResNet18Spec s, bool int8) : spec(std::move(s)), int8(int8) {}
 
@@ -60,18 +78,54 @@ struct OnednnResNet18::Impl {
   // oneDNN's int8 kernels read; float32 the 8-channel blocks its AVX2 and
   // AVX-512 float kernels read (measured faster than NHWC).
   Type Act(Type quantized) const { return int8 ? quantized : Type::f32; }
-  Tag Layout() const { return int8 ? Tag::nhwc : Tag::nChw8c; }
+  Tag Order() const { return int8 ? Tag::nhwc : Tag::nChw8c; }
+
+  memory Allocate(Plan& plan, Layout& layout, const memory::desc& desc) {
+    const size_t bytes = (desc.get_size() + kAlignment - 1) / kAlignment * kAlignment;
+    size_t offset = layout.top;
+    auto fit = std::find_if(layout.free.begin(), layout.free.end(), [&](const auto& f) { return f.second >= bytes; });
+    if (fit != layout.free.end()) {
+      offset = fit->first;
+      layout.free.erase(fit);
+    } else {
+      layout.top += bytes;
+    }
+    memory m(desc, engine, DNNL_MEMORY_NONE);
+    plan.bound.push_back({m, offset});
+    plan.bytes = std::max(plan.bytes, layout.top);
+    return m;
+  }
+
+  // `desc` over the bytes `of` has (in place).
+  memory Alias(Plan& plan, const memory::desc& desc, const memory& of) {
+    memory m(desc, engine, DNNL_MEMORY_NONE);
+    plan.bound.push_back({m, OffsetOf(plan, of)});
+    return m;
+  }
+
+  void Release(Plan& plan, Layout& layout, const memory& m) {
+    const size_t bytes = (m.get_desc().get_size() + kAlignment - 1) / kAlignment * kAlignment;
+    layout.free.push_back({OffsetOf(plan, m), bytes});
+  }
+
+  static size_t OffsetOf(const Plan& plan, const memory& m) {
+    for (const auto& [b, offset] : plan.bound) {
+      if (b.get() == m.get()) return offset;
+    }
+    throw std::logic_error("onednn_resnet: a tensor outside the plan's buffer");
+  }
 
   // The convolution `c` from `src` (int8: quantized with scale `src_scale`)
   // into a new tensor (int8: of `dst_type`, scale `dst_scale`), or, with
   // `sum`, added into the tensor `sum` holds (scale `sum_scale`, type
   // `sum_type`) in place. Scales and types are ignored in float32.
-  memory Conv(Plan& plan, const memory& src, float src_scale, const OnednnConv& c, bool relu, Type dst_type,
-              float dst_scale, const memory* sum = nullptr, float sum_scale = 0, Type sum_type = Type::undef) {
+  memory Conv(Plan& plan, Layout& layout, const memory& src, float src_scale, const OnednnConv& c, bool relu,
+              Type dst_type, float dst_scale, const memory* sum = nullptr, float sum_scale = 0,
+              Type sum_type = Type::undef) {
     const auto dims = src.get_desc().dims();
     const int64_t out_size = (dims[2] + 2 * c.padding - c.kernel) / c.stride + 1;
     const int64_t out_width = (dims[3] + 2 * c.padding - c.kernel) / c.stride + 1;
-    memory::desc dst_desc({plan.count, c.out_channels, out_size, out_width}, Act(dst_type), Layout());
+    memory::desc dst_desc({plan.count, c.out_channels, out_size, out_width}, Act(dst_type), Order());
     memory::desc weights_any({c.out_channels, c.in_channels, c.kernel, c.kernel}, int8 ? Type::s8 : Type::f32,
                              Tag::any);
     memory::desc bias_desc({c.out_channels}, Type::f32, Tag::x);
@@ -100,7 +154,7 @@ struct OnednnResNet18::Impl {
     dnnl::convolution_forward::primitive_desc pd(desc, attr, engine);
 
     const PackedConv& w = Pack(c, pd.weights_desc(), weight_scales, src_scale);
-    memory dst = sum ? memory(pd.dst_desc(), engine, sum->get_data_handle()) : memory(pd.dst_desc(), engine);
+    memory dst = sum ? Alias(plan, pd.dst_desc(), *sum) : Allocate(plan, layout, pd.dst_desc());
     plan.steps.push_back({dnnl::convolution_forward(pd),
                           {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w.weights}, {DNNL_ARG_BIAS, w.bias}, {DNNL_ARG_DST, dst}}});
     return dst;
@@ -130,23 +184,26 @@ struct OnednnResNet18::Impl {
     return versions.back();
   }
 
-  void Pool(Plan& plan, memory& x, dnnl::algorithm algorithm, const memory::desc& dst_desc, memory::dims strides,
-            memory::dims kernel, memory::dims padding) {
+  // Pools `x` into a new tensor, which `x` then is; the old one's space is given back.
+  void Pool(Plan& plan, Layout& layout, memory& x, dnnl::algorithm algorithm, const memory::desc& dst_desc,
+            memory::dims strides, memory::dims kernel, memory::dims padding) {
     dnnl::pooling_forward::primitive_desc pd(
         dnnl::pooling_forward::desc(dnnl::prop_kind::forward_inference, algorithm, x.get_desc(), dst_desc, strides,
                                     kernel, padding, padding),
         engine);
-    memory dst(pd.dst_desc(), engine);
+    memory dst = Allocate(plan, layout, pd.dst_desc());
     plan.steps.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, dst}}});
+    Release(plan, layout, x);
     x = dst;
   }
 
   Plan Build(int64_t count, int64_t height, int64_t width) {
-    Plan plan{count, height, width, {}, {}, {}};
+    Plan plan{count, height, width, {}, {}, {}, {}, 0, 0};
+    Layout layout;
     plan.input = memory({{count, 3, height, width}, Type::f32, Tag::nhwc}, engine, DNNL_MEMORY_NONE);
     const float input_scale = Int8Scale(spec.input_absmax);
     // int8: quantized; float32: planar, the stem's float kernels read that.
-    memory x({{count, 3, height, width}, Act(Type::s8), int8 ? Tag::nhwc : Tag::nchw}, engine);
+    memory x = Allocate(plan, layout, {{count, 3, height, width}, Act(Type::s8), int8 ? Tag::nhwc : Tag::nchw});
     {
       dnnl::primitive_attr quantize;
       if (int8) quantize.set_output_scales(0, {1.f / input_scale});
@@ -155,37 +212,42 @@ struct OnednnResNet18::Impl {
            {{DNNL_ARG_FROM, plan.input}, {DNNL_ARG_TO, x}}});
     }
     float scale = Uint8Scale(spec.stem_max);
-    x = Conv(plan, x, input_scale, spec.stem, /*relu=*/true, Type::u8, scale);
+    auto stem = Conv(plan, layout, x, input_scale, spec.stem, /*relu=*/true, Type::u8, scale);
+    Release(plan, layout, x);
+    x = stem;
     {
       const auto d = x.get_desc().dims();
-      memory::desc pooled({count, d[1], (d[2] - 1) / 2 + 1, (d[3] - 1) / 2 + 1}, Act(Type::u8), Layout());
-      Pool(plan, x, dnnl::algorithm::pooling_max, pooled, {2, 2}, {3, 3}, {1, 1});  // max keeps the scale
+      memory::desc pooled({count, d[1], (d[2] - 1) / 2 + 1, (d[3] - 1) / 2 + 1}, Act(Type::u8), Order());
+      Pool(plan, layout, x, dnnl::algorithm::pooling_max, pooled, {2, 2}, {3, 3}, {1, 1});  // max keeps the scale
     }
     for (const auto& b : spec.blocks) {
       const float mid_scale = Uint8Scale(b.conv1_max), out_scale = Uint8Scale(b.out_max);
-      auto y = Conv(plan, x, scale, b.conv1, true, Type::u8, mid_scale);
+      auto y = Conv(plan, layout, x, scale, b.conv1, true, Type::u8, mid_scale);
       if (b.downsample) {
         const float shortcut_scale = Int8Scale(b.shortcut_absmax);
-        auto shortcut = Conv(plan, x, scale, b.shortcut, false, Type::s8, shortcut_scale);
-        x = Conv(plan, y, mid_scale, b.conv2, true, Type::u8, out_scale, &shortcut, shortcut_scale, Type::s8);
+        auto shortcut = Conv(plan, layout, x, scale, b.shortcut, false, Type::s8, shortcut_scale);
+        Release(plan, layout, x);
+        x = Conv(plan, layout, y, mid_scale, b.conv2, true, Type::u8, out_scale, &shortcut, shortcut_scale, Type::s8);
       } else {
         // The block input is needed only for the sum: conv2 writes over it.
-        x = Conv(plan, y, mid_scale, b.conv2, true, Type::u8, out_scale, &x, scale);
+        x = Conv(plan, layout, y, mid_scale, b.conv2, true, Type::u8, out_scale, &x, scale);
       }
+      Release(plan, layout, y);
       scale = out_scale;
     }
     // int8: dequantize. Then average over the map, and the float head.
     const auto d = x.get_desc().dims();
-    memory pooled = x;
     if (int8) {
-      pooled = memory({d, Type::f32, Tag::nhwc}, engine);
+      memory features = Allocate(plan, layout, {d, Type::f32, Tag::nhwc});
       dnnl::primitive_attr dequantize;
       dequantize.set_output_scales(0, {scale});
       plan.steps.push_back(
-          {dnnl::reorder(dnnl::reorder::primitive_desc(engine, x.get_desc(), engine, pooled.get_desc(), dequantize)),
-           {{DNNL_ARG_FROM, x}, {DNNL_ARG_TO, pooled}}});
+          {dnnl::reorder(dnnl::reorder::primitive_desc(engine, x.get_desc(), engine, features.get_desc(), dequantize)),
+           {{DNNL_ARG_FROM, x}, {DNNL_ARG_TO, features}}});
+      Release(plan, layout, x);
+      x = features;
     }
-    Pool(plan, pooled, dnnl::algorithm::pooling_avg_exclude_padding, {{count, d[1], 1, 1}, Type::f32, Tag::nchw},
+    Pool(plan, layout, x, dnnl::algorithm::pooling_avg_exclude_padding, {{count, d[1], 1, 1}, Type::f32, Tag::nchw},
          {1, 1}, {d[2], d[3]}, {0, 0});
     memory::desc src_desc({count, spec.features}, Type::f32, Tag::nc);
     memory::desc weights_desc({spec.classes, spec.features}, Type::f32, Tag::oi);
@@ -197,11 +259,24 @@ struct OnednnResNet18::Impl {
     plan.logits = memory(dst_desc, engine, DNNL_MEMORY_NONE);
     // [count, features, 1, 1] in NCHW is [count, features] row-major: a view.
     plan.steps.push_back({dnnl::inner_product_forward(head),
-                          {{DNNL_ARG_SRC, memory(src_desc, engine, pooled.get_data_handle())},
+                          {{DNNL_ARG_SRC, Alias(plan, src_desc, x)},
                            {DNNL_ARG_WEIGHTS, memory(weights_desc, engine, spec.fc_weight.data())},
                            {DNNL_ARG_BIAS, memory(bias_desc, engine, spec.fc_bias.data())},
                            {DNNL_ARG_DST, plan.logits}}});
     return plan;
+  }
+
+  // Binds `plan`'s tensors to the shared buffer, grown first if it is too small.
+  void Bind(Plan& plan) {
+    if (buffer_bytes < plan.bytes) {
+      buffer.reset(static_cast<uint8_t*>(std::aligned_alloc(kAlignment, plan.bytes)));
+      if (!buffer) throw std::bad_alloc();
+      buffer_bytes = plan.bytes;
+      ++buffer_generation;
+    }
+    if (plan.bound_to == buffer_generation) return;
+    for (auto& [m, offset] : plan.bound) m.set_data_handle(buffer.get() + offset);
+    plan.bound_to = buffer_generation;
   }
 
   Plan& PlanFor(int64_t count, int64_t height, int64_t width) {
@@ -226,9 +301,9 @@ OnednnResNet18::~OnednnResNet18() = default;
 
 void OnednnResNet18::Forward(const float* input, int64_t count, int64_t height, int64_t width, float* logits) {
   for (int64_t done = 0; done < count;) {
-    int64_t chunk = 1;
-    while (chunk * 2 <= std::min(count - done, kLargestChunk)) chunk *= 2;
+    const int64_t chunk = std::min(count - done, kLargestChunk);
     auto& plan = impl_->PlanFor(chunk, height, width);
+    impl_->Bind(plan);
     plan.input.set_data_handle(const_cast<float*>(input + done * height * width * 3));
     plan.logits.set_data_handle(logits + done * impl_->spec.classes);
     for (auto& [primitive, args] : plan.steps) primitive.execute(impl_->stream, args);

@@ -62,8 +62,8 @@ class OnednnResNet18 {
   OnednnResNet18& operator=(const OnednnResNet18&) = delete;
 
   // `input`: normalised float images, NHWC; `logits`: [count, classes]. The
-  // batch runs in chunks of power-of-two sizes, whose primitives are built
-  // on first use and kept for the most recent few shapes.
+  // primitives for a shape are built at its first use and kept for the most
+  // recent 32 shapes; batches past 64 run in chunks of 64.
   void Forward(const float* input, int64_t count, int64_t height, int64_t width, float* logits);
 
  private:
