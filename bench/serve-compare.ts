@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { load, type LoadResult } from './lib/load.ts';
 import { multipart, syntheticPhoto } from './lib/photo.ts';
-import { fastapiMissing, randomCheckpoint, startFastapi, startTorchdog, type Service } from './lib/services.ts';
+import { calibrateOn, fastapiMissing, randomCheckpoint, startFastapi, startTorchdog, type Service } from './lib/services.ts';
 import { batchCounters, integer, load1, median, positive, table } from './lib/stats.ts';
 
 const { values } = parseArgs({
@@ -74,17 +74,6 @@ const env = envFlag('env', values.env!);
 const baselineEnv = envFlag('baseline-env', values['baseline-env']!);
 const log = (line: string) => process.stderr.write(`serve-compare: ${line}\n`);
 
-/** Calibrates the checkpoint in place on the photo. */
-async function calibrateOn(model: string, photo: Buffer): Promise<void> {
-  const { writeFile } = await import('node:fs/promises');
-  const { decodeSet } = await import('../src/data/index.ts');
-  const { calibrateCheckpoint } = await import('../src/train/index.ts');
-  const path = join(dir, 'calibration.jpg');
-  await writeFile(path, photo);
-  const calibrationSet = await decodeSet([{ path, label: 0 }], { size, workers: 1, strict: true });
-  await calibrateCheckpoint(model, model, { calibrationSet, labelled: false, threads });
-}
-
 interface Sample {
   rps: number;
   p50: number;
@@ -109,7 +98,7 @@ try {
   if (missing) log(`the FastAPI baseline cannot run: ${missing}; measuring torchdog only`);
 
   const model = await randomCheckpoint(dir, size, 2);
-  if (precision === 'int8') await calibrateOn(model, image);
+  if (precision === 'int8') await calibrateOn(model, image, { dir, size, threads });
   const torchdog = await startTorchdog({ model, dir, threads, maxBatch, maxWaitMs, env, args: ['--precision', precision] });
   services.push(torchdog);
   const baseline = missing ? undefined : await startFastapi({ threads, size, classes: 2, env: baselineEnv });

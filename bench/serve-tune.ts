@@ -5,17 +5,19 @@
 // per variant and connection count.
 //
 //   node --import tsx bench/serve-tune.ts [--connections 1,8] [--rounds 3] [--duration 6]
-//        --variant 'NAME;SERVE FLAGS;KEY=VALUE,...' [--variant ...]
+//        [--image photo.jpg] --variant 'NAME;SERVE FLAGS;KEY=VALUE,...' [--variant ...]
 //
 // e.g. --variant 'default;--threads 2;' --variant 'passive;--threads 2;OMP_WAIT_POLICY=PASSIVE'
+// When a variant's flags say `--precision int8`, the random checkpoint is
+// calibrated on the photo first (as serve-compare does).
 // Tables on stdout, one JSON line last.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { load } from './lib/load.ts';
 import { multipart, syntheticPhoto } from './lib/photo.ts';
-import { randomCheckpoint, startTorchdog, type Service } from './lib/services.ts';
+import { calibrateOn, randomCheckpoint, startTorchdog, type Service } from './lib/services.ts';
 import { batchCounters, integer, load1, median, positive, table } from './lib/stats.ts';
 
 const { values } = parseArgs({
@@ -26,6 +28,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '2' },
     size: { type: 'string', default: '128' },
     variant: { type: 'string', multiple: true, default: [] },
+    image: { type: 'string' },
   },
 });
 const connections = values.connections!.split(',').map((c) => integer('connections', c, 1));
@@ -53,8 +56,11 @@ if (variants.length === 0) throw new RangeError('give at least one --variant');
 const dir = await mkdtemp(join(tmpdir(), 'torchdog-bench-tune-'));
 const services: Service[] = [];
 try {
-  const upload = multipart(await syntheticPhoto());
-  const model = await randomCheckpoint(dir, integer('size', values.size!, 8));
+  const photo = values.image ? await readFile(values.image) : await syntheticPhoto();
+  const upload = multipart(photo);
+  const size = integer('size', values.size!, 8);
+  const model = await randomCheckpoint(dir, size);
+  if (variants.some((v) => v.args.join(' ').includes('--precision int8'))) await calibrateOn(model, photo, { dir, size, threads: 2 });
   for (const [i, v] of variants.entries()) {
     const vdir = join(dir, String(i));
     await (await import('node:fs/promises')).mkdir(vdir);

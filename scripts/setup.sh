@@ -14,6 +14,8 @@ APT_PACKAGES=(
 )
 if [[ "${TORCHDOG_WITH_PYTHON_BASELINES:-0}" == 1 ]]; then
   APT_PACKAGES+=(python3-torch python3-torchvision)  # benchmarks and parity fixtures only
+  # bench/serve_fastapi.py, the seed's service that bench/serve-compare.ts measures against
+  APT_PACKAGES+=(python3-fastapi python3-uvicorn python3-multipart python3-pil)
 fi
 if [[ "${TORCHDOG_WITH_BROWSER:-0}" == 1 ]]; then
   APT_PACKAGES+=(chromium)  # the service page's browser test

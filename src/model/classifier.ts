@@ -152,7 +152,9 @@ export class Classifier {
     if (images.length === 0) return [];
     const size = this.info.imageSize;
     const { logits, probabilities } = await this.model.forward(
-      { data: stackImages(images), count: images.length, height: size, width: size },
+      // The engine copies the batch before its thread reads it, so a lone
+      // image goes as it is rather than copied twice.
+      { data: images.length === 1 ? images[0]! : stackImages(images), count: images.length, height: size, width: size },
       { mean: this.info.mean, std: this.info.std },
     );
     const k = this.info.classes.length;
