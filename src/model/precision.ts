@@ -63,8 +63,8 @@ export interface PrecisionChoice {
  * `device` ("cpu", "cuda:0"...). auto: int8 when the checkpoint carries a
  * calibration whose measured agreement with fp32 is at least
  * AUTO_INT8_AGREEMENT and the CPU has oneDNN's int8 kernels (VNNI/AMX, or
- * AVX2: on a 2-core AVX2 EPYC int8 still ran 1.8x fp32's images per second
- * at batch 1 and 8, bench/forward-peers.ts); bf16 on CUDA; else fp32 (bf16
+ * AVX2: on a 2-core AVX2 EPYC int8 ran 1.8-2.6x fp32's images per second
+ * at batch 1, 8 and 32, bench/forward-peers.ts); bf16 on CUDA; else fp32 (bf16
  * is never auto's choice on a CPU: without AVX512-BF16/AMX it is emulated,
  * measured far slower than fp32). An explicit int8 without a calibration, or on CUDA, is a
  * PrecisionError.
