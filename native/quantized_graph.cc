@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <sstream>
 #include <stdexcept>
 
@@ -134,26 +135,58 @@ const std::vector<std::string>& QuantizePoints() {
   return points;
 }
 
-std::map<std::string, ActivationRange> ObserveActivations(const std::map<std::string, torch::Tensor>& tensors,
-                                                          const torch::Tensor& input) {
+namespace {
+
+// Runs the fp32 network (BatchNorm folded) on `input`, handing each quantize
+// point's activation to `visit` as it is computed.
+void WalkActivations(const std::map<std::string, torch::Tensor>& tensors, const torch::Tensor& input,
+                     const std::function<void(const std::string&, const torch::Tensor&)>& visit) {
   c10::InferenceMode guard;
-  std::map<std::string, ActivationRange> ranges;
   auto run = [&](const torch::Tensor& x, const ConvSpec& c) {
     auto y = Conv(x, Fold(tensors, c.conv, c.bn, c.stride, c.padding));
     if (c.relu) y = at::relu(y);
-    ranges[c.point] = RangeOf(y);
+    visit(c.point, y);
     return y;
   };
   auto x = input.to(torch::kFloat32).contiguous();
-  ranges["input"] = RangeOf(x);
+  visit("input", x);
   x = MaxPool(run(x, Network().stem));
   for (const auto& b : Network().blocks) {
     auto y = run(run(x, b.conv1), b.conv2);
     auto s = b.downsample ? run(x, b.shortcut) : x;
     x = at::relu(y + s);
-    ranges[b.name + ".out"] = RangeOf(x);
+    visit(b.name + ".out", x);
   }
+}
+
+}  // namespace
+
+std::map<std::string, ActivationRange> ObserveActivations(const std::map<std::string, torch::Tensor>& tensors,
+                                                          const torch::Tensor& input) {
+  std::map<std::string, ActivationRange> ranges;
+  WalkActivations(tensors, input, [&](const std::string& point, const torch::Tensor& y) { ranges[point] = RangeOf(y); });
   return ranges;
+}
+
+std::map<std::string, std::vector<double>> HistogramActivations(
+    const std::map<std::string, torch::Tensor>& tensors, const torch::Tensor& input,
+    const std::map<std::string, ActivationRange>& over, int64_t bins) {
+  if (bins < 1) throw std::invalid_argument("histogram: bins must be >= 1, got " + std::to_string(bins));
+  CheckRanges(over);
+  std::map<std::string, std::vector<double>> histograms;
+  WalkActivations(tensors, input, [&](const std::string& point, const torch::Tensor& y) {
+    const auto& r = over.at(point);
+    std::vector<double> counts(static_cast<size_t>(bins), 0.0);
+    if (r.max > r.min) {
+      // histc drops values outside its range: clamped first, they count in the end bins.
+      auto h = at::histc(y.clamp(r.min, r.max).to(torch::kFloat64), bins, r.min, r.max).contiguous();
+      std::copy(h.data_ptr<double>(), h.data_ptr<double>() + bins, counts.begin());
+    } else {
+      counts[0] = static_cast<double>(y.numel());
+    }
+    histograms[point] = std::move(counts);
+  });
+  return histograms;
 }
 
 void CheckRanges(const std::map<std::string, ActivationRange>& ranges) {
