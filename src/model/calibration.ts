@@ -17,8 +17,10 @@ export const AUTO_INT8_AGREEMENT = 0.99;
  * the values, 'mse' the range whose quantization (rounding inside, clipping
  * outside) errs least in the mean square, over a HISTOGRAM_BINS histogram
  * (as PyTorch's HistogramObserver). 'percentile' is the default: on the
- * demo set and on sklearn's digits it kept int8 closest to fp32 (mean
- * probability error 25-30% below minmax's, 'mse' between).
+ * demo set and on sklearn's digits (validation and test splits) its mean
+ * |int8 - fp32| probability error was 20-30% below minmax's and it kept
+ * >= 99.6% agreement on each; 'mse' erred about as little but flipped the
+ * demo's one near-tie validation image (fp32 0.545 / 0.455).
  */
 export type Observer = 'minmax' | 'percentile' | 'mse';
 export const OBSERVERS: readonly Observer[] = ['minmax', 'percentile', 'mse'];
