@@ -220,6 +220,20 @@ std::vector<std::string> ReadStringList(Napi::Env env, const Napi::Value& v, con
   return out;
 }
 
+// [{name, min, max}, ...]: activation ranges (setPrecision, histogramActivations).
+std::vector<NamedRange> ReadRanges(Napi::Env env, const Napi::Value& v, const std::string& name) {
+  if (!v.IsArray()) ThrowType(env, name + ": expected an array of {name, min, max} but received " + Describe(v));
+  auto list = v.As<Napi::Array>();
+  std::vector<NamedRange> out;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    const std::string at = name + "[" + std::to_string(i) + "]";
+    auto obj = ExpectObject(env, list.Get(i), at);
+    out.push_back({ExpectString(env, obj.Get("name"), at + ".name"), ExpectNumber(env, obj.Get("min"), at + ".min"),
+                   ExpectNumber(env, obj.Get("max"), at + ".max")});
+  }
+  return out;
+}
+
 struct OwnedTensor {
   std::string name, dtype;
   std::vector<int64_t> shape;
@@ -485,6 +499,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                            InstanceMethod<&ModelWrap::RunTorchScript>("runTorchScript"),
                            InstanceMethod<&ModelWrap::SetPrecision>("setPrecision"),
                            InstanceMethod<&ModelWrap::ObserveActivations>("observeActivations"),
+                           InstanceMethod<&ModelWrap::HistogramActivations>("histogramActivations"),
                            InstanceMethod<&ModelWrap::JoinProcessGroup>("joinProcessGroup"),
                            InstanceMethod<&ModelWrap::BroadcastTensors>("broadcastTensors"),
                            InstanceMethod<&ModelWrap::AllReduceSum>("allReduceSum"),
@@ -848,15 +863,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     Napi::Env env = info.Env();
     CheckAlive(env, "setPrecision");
     const std::string precision = ExpectString(env, info[0], "precision");
-    if (!info[1].IsArray()) throw Napi::TypeError::New(env, "ranges: expected an array");
-    auto list = info[1].As<Napi::Array>();
-    auto ranges = std::make_shared<std::vector<NamedRange>>();
-    for (uint32_t i = 0; i < list.Length(); ++i) {
-      const std::string at = "ranges[" + std::to_string(i) + "]";
-      auto obj = ExpectObject(env, list.Get(i), at);
-      ranges->push_back({ExpectString(env, obj.Get("name"), at + ".name"), ExpectNumber(env, obj.Get("min"), at + ".min"),
-                         ExpectNumber(env, obj.Get("max"), at + ".max")});
-    }
+    auto ranges = std::make_shared<std::vector<NamedRange>>(ReadRanges(env, info[1], "ranges"));
     return Enqueue(
         env, "setPrecision", [slot = slot_, precision, ranges] { slot->Get().SetPrecision(precision, *ranges); },
         Undefined);
@@ -881,6 +888,38 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
             obj.Set("name", (*result)[i].name);
             obj.Set("min", (*result)[i].min);
             obj.Set("max", (*result)[i].max);
+            list.Set(static_cast<uint32_t>(i), obj);
+          }
+          return list;
+        });
+  }
+
+  // histogramActivations(images, normalization, over: [{name, min, max}], bins) -> Promise<[{name, counts: Float64Array}]>
+  //   Async. Counts of each quantize point's float32 values in `bins` equal
+  //   bins over its range in `over`. Throws: as forward; Error for a point
+  //   `over` lacks.
+  Napi::Value HistogramActivations(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckAlive(env, "histogramActivations");
+    auto images = std::make_shared<OwnedImages>(ReadImages(env, info[0]));
+    auto norm = ReadNormalization(env, info[1]);
+    auto over = std::make_shared<std::vector<NamedRange>>(ReadRanges(env, info[2], "over"));
+    const auto bins = static_cast<int64_t>(ExpectNumber(env, info[3], "bins"));
+    auto result = std::make_shared<std::vector<NamedHistogram>>();
+    return Enqueue(
+        env, "histogramActivations",
+        [slot = slot_, images, norm, over, bins, result] {
+          *result = slot->Get().HistogramActivations(images->View(), norm, *over, bins);
+        },
+        [result](Napi::Env env) {
+          auto list = Napi::Array::New(env, result->size());
+          for (size_t i = 0; i < result->size(); ++i) {
+            const auto& counts = (*result)[i].counts;
+            auto array = Napi::Float64Array::New(env, counts.size());
+            std::copy(counts.begin(), counts.end(), array.Data());
+            auto obj = Napi::Object::New(env);
+            obj.Set("name", (*result)[i].name);
+            obj.Set("counts", array);
             list.Set(static_cast<uint32_t>(i), obj);
           }
           return list;

@@ -728,6 +728,20 @@ std::vector<NamedRange> Engine::ObserveActivations(const ImageBatchView& images,
   });
 }
 
+std::vector<NamedHistogram> Engine::HistogramActivations(const ImageBatchView& images, const Normalization& norm,
+                                                         const std::vector<NamedRange>& over, int64_t bins) {
+  return TranslateErrors([&] {
+    impl_->ApplyThreads();
+    c10::InferenceMode guard;
+    std::map<std::string, ActivationRange> by_name;
+    for (const auto& r : over) by_name[r.name] = {r.min, r.max};
+    auto counted = torchdog::HistogramActivations(impl_->tensors, impl_->ToInput(images, norm), by_name, bins);
+    std::vector<NamedHistogram> out;
+    for (const auto& point : QuantizePoints()) out.push_back({point, std::move(counted.at(point))});
+    return out;
+  });
+}
+
 void Engine::SetCollectives(std::shared_ptr<Collectives> collectives) { impl_->collectives = std::move(collectives); }
 
 void Engine::BroadcastTensors() {

@@ -133,6 +133,11 @@ struct NamedRange {
   double min, max;
 };
 
+struct NamedHistogram {
+  std::string name;
+  std::vector<double> counts;
+};
+
 class Engine {
  public:
   explicit Engine(const EngineOptions& options);
@@ -197,6 +202,12 @@ class Engine {
   // The float32 network's range at each quantize point on this batch, for
   // calibration: the caller widens them over its calibration images.
   std::vector<NamedRange> ObserveActivations(const ImageBatchView& images, const Normalization& norm);
+  // Counts of each quantize point's values in `bins` equal bins over its
+  // range in `over` (every point's, e.g. ObserveActivations' widened over
+  // the calibration images); outside values count in the end bins. In
+  // QuantizePoints order. A histogram observer sums them over its images.
+  std::vector<NamedHistogram> HistogramActivations(const ImageBatchView& images, const Normalization& norm,
+                                                   const std::vector<NamedRange>& over, int64_t bins);
   // Distributed training: with collectives, every training step averages
   // the gradients over the ranks between backward and the optimizer step;
   // null trains alone again.

@@ -32,7 +32,6 @@ constexpr int64_t kLargestChunk = 64;
 constexpr size_t kMaxPlans = 32;
 constexpr size_t kAlignment = 64;
 
-float Uint8Scale(float max) { return std::max(max, kTinyScale) / 255.f; }
 float Int8Scale(float absmax) { return std::max(absmax, kTinyScale) / 127.f; }
 
 }  // namespace
@@ -79,6 +78,7 @@ struct OnednnResNet18::Impl {
   // AVX-512 float kernels read (measured faster than NHWC).
   Type Act(Type quantized) const { return int8 ? quantized : Type::f32; }
   Tag Order() const { return int8 ? Tag::nhwc : Tag::nChw8c; }
+  float Uint8Scale(float max) const { return std::max(max, kTinyScale) / spec.uint8_levels; }
 
   memory Allocate(Plan& plan, Layout& layout, const memory::desc& desc) {
     const size_t bytes = (desc.get_size() + kAlignment - 1) / kAlignment * kAlignment;

@@ -46,6 +46,9 @@ struct OnednnResNet18Spec {
   std::vector<float> fc_weight, fc_bias;  // [classes, features], [classes]
   int64_t classes = 0, features = 0;
   float input_absmax = 0, stem_max = 0;  // the normalised input's largest magnitude; the stem's output max
+  // The top uint8 level activations map their range onto: 255, or 127 where
+  // the CPU's int8 kernels would saturate at 8 bits (no VNNI).
+  float uint8_levels = 255;
 };
 
 enum class OnednnPrecision { kInt8, kFloat32 };

@@ -37,6 +37,14 @@ const std::vector<std::string>& QuantizePoints();
 std::map<std::string, ActivationRange> ObserveActivations(const std::map<std::string, torch::Tensor>& tensors,
                                                           const torch::Tensor& input);
 
+// How many of a quantize point's values fall in each of `bins` equal bins
+// over [over.min, over.max]; values outside count in the end bins. A
+// histogram observer picks a clip range from these (the caller passes the
+// range min/max observation found over all its images, then sums counts).
+std::map<std::string, std::vector<double>> HistogramActivations(
+    const std::map<std::string, torch::Tensor>& tensors, const torch::Tensor& input,
+    const std::map<std::string, ActivationRange>& over, int64_t bins);
+
 // Throws std::invalid_argument naming the first quantize point `ranges`
 // lacks, or whose range is not finite with min <= max.
 void CheckRanges(const std::map<std::string, ActivationRange>& ranges);

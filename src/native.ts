@@ -193,6 +193,8 @@ export interface NativeModel {
   setPrecision(precision: string, ranges: NativeActivationRange[]): Promise<void>;
   /** The float32 network's range at each int8 quantize point on this batch. */
   observeActivations(images: NativeImageBatch, normalization: NativeNormalization): Promise<NativeActivationRange[]>;
+  /** Counts of each quantize point's values in `bins` equal bins over its range in `over` (end bins take what lies outside). */
+  histogramActivations(images: NativeImageBatch, normalization: NativeNormalization, over: NativeActivationRange[], bins: number): Promise<{ name: string; counts: Float64Array }[]>;
   /**
    * Joins a distributed job (c10d TCPStore + ProcessGroupGloo); resolves once
    * every rank has. From then on trainStep averages gradients over the ranks

@@ -64,7 +64,7 @@ test('quantize calibrates on an ImageFolder, checks int8 on the other images, wr
   const summary = JSON.parse(stdout);
   assert.deepEqual(
     { out: summary.out, calibration_images: summary.calibration_images, check_images: summary.check_images, labelled: summary.labelled, observer: summary.observer },
-    { out: calibrated, calibration_images: 5, check_images: 3, labelled: true, observer: 'minmax' },
+    { out: calibrated, calibration_images: 5, check_images: 3, labelled: true, observer: 'percentile' },
   );
   for (const key of ['int8_agreement', 'int8_val_acc', 'fp32_val_acc']) assert.ok(summary[key] >= 0 && summary[key] <= 1, `${key}: ${summary[key]}`);
   assert.deepEqual(await readFile(model), before, '--model is not rewritten when --out is given');
@@ -76,11 +76,13 @@ test('quantize calibrates on an ImageFolder, checks int8 on the other images, wr
   assert.deepEqual(tensors, original.tensors, 'the weights stay the float32 ones');
 });
 
-test('quantize takes a flat folder of images: no labels, agreement only', async () => {
+test('quantize takes a flat folder of images: no labels, agreement only; --observer picks the observer, recorded in the checkpoint', async () => {
   const out = join(dir, 'flat.safetensors');
-  const { code, stdout, stderr } = await cli(['quantize', '--model', model, '--data', flat, '--images', '4', '--out', out]);
+  const { code, stdout, stderr } = await cli(['quantize', '--model', model, '--data', flat, '--images', '4', '--out', out, '--observer', 'minmax']);
   assert.equal(code, 0, stderr);
   const summary = JSON.parse(stdout);
+  assert.equal(summary.observer, 'minmax');
+  assert.equal(parseCalibration((await readCheckpoint(out)).info.extra![CALIBRATION_KEY]!, out).observer, 'minmax');
   assert.equal(summary.labelled, false);
   assert.equal(summary.check_images, 4);
   assert.equal(summary.int8_val_acc, null);
@@ -110,6 +112,9 @@ test('int8 on a checkpoint without calibration names torchdog quantize; an unkno
     assert.equal(r.code, 2, `${command[0]}: ${r.stderr}`);
     assert.match(r.stderr, /--precision: expected one of fp32, bf16, int8, auto but received "fp16"/);
   }
+  const badObserver = await cli(['quantize', '--model', model, '--data', folder, '--observer', 'kl']);
+  assert.equal(badObserver.code, 2);
+  assert.match(badObserver.stderr, /--observer: expected one of minmax, percentile, mse but received "kl"/);
   const noData = await cli(['quantize', '--model', model]);
   assert.equal(noData.code, 2);
   assert.match(noData.stderr, /--data is required/);

@@ -10,13 +10,18 @@ export function parseIntegerFlag(text: string | undefined, flag: string, min: nu
   return value;
 }
 
+/** A flag's value: one of `choices` (undefined: `fallback`). */
+export function parseChoiceFlag<T extends string>(text: string | undefined, flag: string, choices: readonly T[], fallback: T): T {
+  if (text === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(text)) {
+    throw new UsageError(`${flag}: expected one of ${choices.join(', ')} but received ${JSON.stringify(text)}`);
+  }
+  return text as T;
+}
+
 /** --precision's value: one of PRECISIONS (undefined: `fallback`). */
 export function parsePrecisionFlag(text: string | undefined, fallback: Precision): Precision {
-  if (text === undefined) return fallback;
-  if (!(PRECISIONS as readonly string[]).includes(text)) {
-    throw new UsageError(`--precision: expected one of ${PRECISIONS.join(', ')} but received ${JSON.stringify(text)}`);
-  }
-  return text as Precision;
+  return parseChoiceFlag(text, '--precision', PRECISIONS, fallback);
 }
 
 /**

@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeSet, scanImages, scanSplit, type Sample } from '../data/index.js';
-import { readCheckpoint } from '../model/index.js';
+import { DEFAULT_OBSERVER, OBSERVERS, readCheckpoint } from '../model/index.js';
 import { calibrateCheckpoint, calibrationFields } from '../train/index.js';
 import { isDirectory, Random } from '../util/index.js';
 import { UsageError } from './errors.js';
-import { parseFlags, parseIntegerFlag } from './flags.js';
+import { parseChoiceFlag, parseFlags, parseIntegerFlag } from './flags.js';
 import { QUANTIZE_USAGE } from './usage.js';
 
 export async function quantizeCommand(argv: string[]): Promise<number> {
@@ -16,6 +16,7 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
       data: { type: 'string' },
       images: { type: 'string', default: '256' },
       out: { type: 'string' },
+      observer: { type: 'string' },
       threads: { type: 'string', default: '0' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -28,6 +29,7 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
   if (!values.data) throw new UsageError('--data is required (a folder of calibration images)\n\n' + QUANTIZE_USAGE);
   const count = parseIntegerFlag(values.images, '--images', 1, 100_000);
   const threads = parseIntegerFlag(values.threads, '--threads', 0, 1024);
+  const observer = parseChoiceFlag(values.observer, '--observer', OBSERVERS, DEFAULT_OBSERVER);
   if (!(await isDirectory(values.data))) throw new UsageError(`--data: ${values.data} is not a folder`, 1);
   const started = performance.now();
   const { info } = await readCheckpoint(values.model);
@@ -43,7 +45,7 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
   if (calibrationSet.samples.length === 0) throw new UsageError(`--data: none of the images under ${values.data} could be decoded`, 1);
   const checkSet = await decode(order.slice(count, 2 * count));
   const out = values.out ?? values.model;
-  const { calibration } = await calibrateCheckpoint(values.model, out, { calibrationSet, checkSet, labelled, threads });
+  const { calibration } = await calibrateCheckpoint(values.model, out, { calibrationSet, checkSet, labelled, threads, observer });
   process.stdout.write(JSON.stringify({
     out, calibration_images: calibration.images, check_images: calibration.check?.images ?? 0, labelled,
     ...calibrationFields(calibration), observer: calibration.observer, seconds: (performance.now() - started) / 1000,

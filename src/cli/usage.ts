@@ -123,21 +123,24 @@ Options:
   --help, -h           show this help
 `;
 
-export const QUANTIZE_USAGE = `Usage: torchdog quantize --model M.safetensors --data DIR [--images 256] [--out FILE]
+export const QUANTIZE_USAGE = `Usage: torchdog quantize --model M.safetensors --data DIR [--images 256] [--out FILE] [--observer percentile]
 
 Calibrates int8 serving: runs the float32 model over up to --images images of
 DIR (an ImageFolder, DIR/train/<class>/ or DIR/<class>/, or a flat folder of
-images), records each activation's range, then checks int8 against float32 on
-up to as many other images of DIR (agreement, and accuracy where the folders
-name the model's classes). Writes the checkpoint with the calibration in its
-metadata ('calibration'); the weights stay float32. 'serve --precision auto'
-serves int8 when the agreement is at least 99%. Prints one JSON line.
+images), records each activation's range (--observer: minmax keeps every
+value seen; percentile and mse clip rare outliers, chosen from a histogram),
+then checks int8 against float32 on up to as many other images of DIR
+(agreement, and accuracy where the folders name the model's classes). Writes
+the checkpoint with the calibration in its metadata ('calibration'); the
+weights stay float32. 'serve --precision auto' serves int8 when the
+agreement is at least 99%. Prints one JSON line.
 
 Options:
   --model, -m FILE     checkpoint (.safetensors)                       [required]
   --data DIR           calibration images                              [required]
   --images N           calibration images (a seeded sample)            [default: 256]
   --out FILE           where to write the calibrated checkpoint        [default: --model, replaced atomically]
+  --observer NAME      minmax | percentile | mse                       [default: percentile]
   --threads N          LibTorch threads, 0 = one per core              [default: 0]
   --help, -h           show this help
 `;

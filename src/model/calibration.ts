@@ -10,9 +10,32 @@ export const CALIBRATION_KEY = 'calibration';
 /** The agreement with fp32 `auto` needs before it serves int8. */
 export const AUTO_INT8_AGREEMENT = 0.99;
 
+/**
+ * How a calibration picks each activation's range: 'minmax' keeps every
+ * value seen; the histogram observers clip the tails, which spend 8 bits'
+ * levels on a few outliers: 'percentile' keeps the central PERCENTILE of
+ * the values, 'mse' the range whose quantization (rounding inside, clipping
+ * outside) errs least in the mean square, over a HISTOGRAM_BINS histogram
+ * (as PyTorch's HistogramObserver). 'percentile' is the default: on the
+ * demo set and on sklearn's digits (validation and test splits) its mean
+ * |int8 - fp32| probability error was 20-30% below minmax's and it kept
+ * >= 99.6% agreement on each; 'mse' erred about as little but flipped the
+ * demo's one near-tie validation image (fp32 0.545 / 0.455).
+ */
+export type Observer = 'minmax' | 'percentile' | 'mse';
+export const OBSERVERS: readonly Observer[] = ['minmax', 'percentile', 'mse'];
+export const DEFAULT_OBSERVER: Observer = 'percentile';
+
+/** Bins of the histograms 'percentile' and 'mse' choose from (PyTorch's HistogramObserver has 2048). */
+export const HISTOGRAM_BINS = 2048;
+/** The share of values 'percentile' keeps inside the range (measured better than 0.9995 and 0.99999). */
+export const PERCENTILE = 0.9999;
+/** quint8 activations: 256 levels. */
+const LEVELS = 255;
+
 export interface Calibration {
-  /** How ranges were observed: min/max over every calibration image. */
-  observer: 'minmax';
+  /** How ranges were chosen from the calibration images. */
+  observer: Observer;
   /** Calibration images seen. */
   images: number;
   /** One range per quantize point, in network order. */
@@ -42,17 +65,142 @@ export class RangeObserver {
     return this.#images;
   }
 
+  get ranges(): ActivationRange[] {
+    return [...this.#ranges.values()];
+  }
+
   calibration(): Calibration {
     if (this.#images === 0) throw new Error('calibration: no images were observed');
-    return { observer: 'minmax', images: this.#images, ranges: [...this.#ranges.values()] };
+    return { observer: 'minmax', images: this.#images, ranges: this.ranges };
   }
 }
 
-/** Observes `model` (float32, eval mode) over the batches. */
-export async function calibrate(model: Model, batches: AsyncIterable<ImageBatch> | Iterable<ImageBatch>, normalization: Normalization): Promise<Calibration> {
-  const observer = new RangeObserver();
-  for await (const batch of batches) observer.add(await model.observeActivations(batch, normalization), batch.count);
-  return observer.calibration();
+/** Value counts in equal bins over [min, max] (values outside counted in the end bins). */
+export interface Histogram {
+  min: number;
+  max: number;
+  counts: ArrayLike<number>;
+}
+
+/**
+ * The range 'percentile' keeps: `share` of the values inside, the rest cut
+ * evenly from the tails that lie beyond zero (a ReLU's output keeps 0 as
+ * its low end), interpolated within a bin.
+ */
+export function percentileClip(h: Histogram, share = PERCENTILE): [number, number] {
+  const { counts } = h;
+  const width = (h.max - h.min) / counts.length;
+  let total = 0;
+  for (let i = 0; i < counts.length; i++) total += counts[i]!;
+  if (!(width > 0) || total === 0) return [h.min, h.max];
+  const tails = (h.min < 0 ? 1 : 0) + (h.max > 0 ? 1 : 0);
+  const cut = (total * (1 - share)) / Math.max(tails, 1);
+  // The value below which `target` of the values lie.
+  const quantile = (target: number): number => {
+    let below = 0;
+    for (let i = 0; i < counts.length; i++) {
+      const n = counts[i]!;
+      if (below + n >= target && n > 0) return h.min + width * (i + (target - below) / n);
+      below += n;
+    }
+    return h.max;
+  };
+  const lo = h.min < 0 ? Math.min(quantile(cut), 0) : h.min;
+  const hi = h.max > 0 ? Math.max(quantile(total - cut), 0) : h.max;
+  return [lo, Math.max(hi, lo)];
+}
+
+/**
+ * The range 'mse' keeps: of the ranges from bin edge to bin edge that hold
+ * zero (quint8 represents zero exactly), the one whose quantization errs
+ * least in the mean square, each bin's values taken at its centre: those
+ * outside err by their distance to the range, those inside by the rounding
+ * error of a uniform grid, step^2 / 12.
+ */
+export function mseClip(h: Histogram): [number, number] {
+  const { counts } = h;
+  const bins = counts.length;
+  const width = (h.max - h.min) / bins;
+  if (!(width > 0)) return [h.min, h.max];
+  // Prefix sums of n, n*c and n*c^2 over bins (c: the bin's centre), so each candidate costs O(1).
+  const n = new Float64Array(bins + 1), nc = new Float64Array(bins + 1), nc2 = new Float64Array(bins + 1);
+  for (let i = 0; i < bins; i++) {
+    const c = h.min + width * (i + 0.5), k = counts[i]!;
+    n[i + 1] = n[i]! + k;
+    nc[i + 1] = nc[i]! + k * c;
+    nc2[i + 1] = nc2[i]! + k * c * c;
+  }
+  const edge = (i: number) => (i === bins ? h.max : h.min + width * i);
+  // Bins [0, i) lie below lo = edge(i): sum n (c - lo)^2; bins [j, bins) above hi = edge(j).
+  const below = (i: number, lo: number) => nc2[i]! - 2 * lo * nc[i]! + lo * lo * n[i]!;
+  const above = (j: number, hi: number) => {
+    const k = n[bins]! - n[j]!, kc = nc[bins]! - nc[j]!, kc2 = nc2[bins]! - nc2[j]!;
+    return kc2 - 2 * hi * kc + hi * hi * k;
+  };
+  // Zero's bin edge: candidates hold zero (a lo above it or a hi below it would be widened to it anyway).
+  const zero = Math.min(Math.max(Math.ceil(-h.min / width), 0), bins);
+  // The bin holding zero sits on a grid point, whatever the range: its values err by at most the bin's
+  // width (a ReLU's many exact zeros not at all), about width^2 / 3 in the mean square, not step^2 / 12.
+  const zeroBin = Math.min(Math.max(Math.floor(-h.min / width), 0), bins - 1);
+  const atZero = counts[zeroBin]!;
+  let best = [h.min, h.max] as [number, number], bestError = Infinity;
+  for (let i = 0; i <= Math.min(zero, bins - 1); i++) {
+    const lo = Math.min(edge(i), 0), low = below(i, lo);
+    for (let j = Math.max(zero, i + 1); j <= bins; j++) {
+      const hi = Math.max(edge(j), 0), step = (hi - lo) / LEVELS;
+      const onGrid = zeroBin >= i && zeroBin < j ? atZero : 0;
+      const error = low + above(j, hi) + ((n[j]! - n[i]! - onGrid) * step * step) / 12 + (onGrid * width * width) / 3;
+      if (error < bestError) {
+        bestError = error;
+        best = [lo, hi];
+      }
+    }
+  }
+  return best;
+}
+
+/** Sums histograms over batches, each point's bins over the range `over` gives it. */
+export class HistogramObserver {
+  readonly #over: Map<string, ActivationRange>;
+  readonly #counts = new Map<string, Float64Array>();
+
+  constructor(over: readonly ActivationRange[]) {
+    this.#over = new Map(over.map((r) => [r.name, r]));
+  }
+
+  add(batch: readonly { name: string; counts: ArrayLike<number> }[]): void {
+    for (const { name, counts } of batch) {
+      const sum = this.#counts.get(name) ?? new Float64Array(counts.length);
+      for (let i = 0; i < counts.length; i++) sum[i] = sum[i]! + counts[i]!;
+      this.#counts.set(name, sum);
+    }
+  }
+
+  /** Each point's range as `observer` chooses it from the summed histogram. */
+  ranges(observer: Exclude<Observer, 'minmax'>): ActivationRange[] {
+    return [...this.#over.values()].map(({ name, min, max }) => {
+      const counts = this.#counts.get(name);
+      if (!counts) throw new Error(`calibration: no histogram for activation '${name}'`);
+      const h = { min, max, counts };
+      const [lo, hi] = observer === 'mse' ? mseClip(h) : percentileClip(h);
+      return { name, min: lo, max: hi };
+    });
+  }
+}
+
+/**
+ * Observes `model` (float32, eval mode) over the batches: their min/max,
+ * then, for a histogram observer, a second pass over the same batches
+ * counting values in HISTOGRAM_BINS bins over those ranges.
+ */
+export async function calibrate(model: Model, batches: readonly ImageBatch[], normalization: Normalization, observer: Observer = DEFAULT_OBSERVER): Promise<Calibration> {
+  const minmax = new RangeObserver();
+  for (const batch of batches) minmax.add(await model.observeActivations(batch, normalization), batch.count);
+  const calibration = minmax.calibration();
+  if (observer === 'minmax') return calibration;
+  const histograms = new HistogramObserver(calibration.ranges);
+  for (const batch of batches) histograms.add(await model.histogramActivations(batch, normalization, calibration.ranges, HISTOGRAM_BINS));
+  return { ...calibration, observer, ranges: histograms.ranges(observer) };
 }
 
 export interface AgreementCount {
@@ -133,7 +281,7 @@ export function parseCalibration(text: string, source: string): Calibration {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('not a JSON object');
   const v = value as Record<string, unknown>;
-  if (v.observer !== 'minmax') throw bad(`observer is ${JSON.stringify(v.observer ?? null)}, expected "minmax"`);
+  if (!OBSERVERS.includes(v.observer as Observer)) throw bad(`observer is ${JSON.stringify(v.observer ?? null)}, expected one of ${OBSERVERS.map((o) => `"${o}"`).join(', ')}`);
   if (!Number.isSafeInteger(v.images) || (v.images as number) < 1) throw bad('images must be an integer >= 1');
   if (typeof v.ranges !== 'object' || v.ranges === null || Array.isArray(v.ranges)) throw bad('ranges must be an object {activation: [min, max]}');
   const ranges: ActivationRange[] = [];
@@ -143,7 +291,7 @@ export function parseCalibration(text: string, source: string): Calibration {
     ranges.push({ name, min: pair[0] as number, max: pair[1] as number });
   }
   if (ranges.length === 0) throw bad('ranges is empty');
-  const calibration: Calibration = { observer: 'minmax', images: v.images as number, ranges };
+  const calibration: Calibration = { observer: v.observer as Observer, images: v.images as number, ranges };
   if (v.check !== undefined) calibration.check = parseCheck(v.check, bad);
   return calibration;
 }

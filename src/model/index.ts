@@ -1,11 +1,14 @@
 export { Classifier, ModelOutputError } from './classifier.js';
 export type { ClassifierOptions, Prediction, ScoredPrediction } from './classifier.js';
 export { Model, createModel, cudaAvailable, engineCounts, setTf32, SERVING_PRECISIONS } from './model.js';
-export { CALIBRATION_KEY, AUTO_INT8_AGREEMENT, RangeObserver, calibrate, compareInt8, serializeCalibration, parseCalibration, calibrationOf } from './calibration.js';
-export type { Calibration, AgreementCount, LabelledBatch } from './calibration.js';
+export {
+  CALIBRATION_KEY, AUTO_INT8_AGREEMENT, RangeObserver, HistogramObserver, calibrate, compareInt8, serializeCalibration, parseCalibration, calibrationOf,
+  percentileClip, mseClip, OBSERVERS, DEFAULT_OBSERVER, HISTOGRAM_BINS, PERCENTILE,
+} from './calibration.js';
+export type { Calibration, AgreementCount, LabelledBatch, Observer, Histogram } from './calibration.js';
 export { PRECISIONS, PrecisionError, applyPrecision, choosePrecision, cpuFeatures, featuresOf } from './precision.js';
 export type { Precision, PrecisionChoice, CpuFeatures } from './precision.js';
-export type { ActivationRange, ServingPrecision, ModelOptions, OptimizerOptions, ImageBatch, Normalization, ForwardResult, StepResult, EvalResult, TorchScriptExportOptions, TorchScriptRun, TrainRecipe, TrainStepOptions } from './model.js';
+export type { ActivationRange, ActivationHistogram, ServingPrecision, ModelOptions, OptimizerOptions, ImageBatch, Normalization, ForwardResult, StepResult, EvalResult, TorchScriptExportOptions, TorchScriptRun, TrainRecipe, TrainStepOptions } from './model.js';
 export {
   readCheckpoint, saveCheckpoint, loadWeights, checkTensorValues, checkpointMetadata, parseCheckpointMetadata, maxBatchForMemory,
   CheckpointError, CHECKPOINT_FORMAT, MAX_IMAGE_SIZE, BATCH_MEMORY_BYTES,

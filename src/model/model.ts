@@ -121,6 +121,14 @@ export interface ActivationRange {
   max: number;
 }
 
+/** A quantize point's value counts in equal bins over a given range (histogramActivations). */
+export interface ActivationHistogram {
+  name: string;
+  counts: Float64Array;
+}
+
+const MAX_HISTOGRAM_BINS = 1 << 16;
+
 const MODEL_DEFAULTS = { arch: 'resnet18', device: 'auto', seed: 0, threads: 0 } as const;
 const RECIPE_DEFAULTS = { labelSmoothing: 0, clipGradNorm: 0, lossScale: 1, freezeBatchNorm: false, emaDecay: 0 } as const;
 const OPTIMIZER_DEFAULTS = { name: 'adam', lr: 1e-3, weightDecay: 0, momentum: 0.9, nesterov: false, betas: [0.9, 0.999], eps: 1e-8 } as const;
@@ -364,6 +372,18 @@ export class Model {
   }
 
   /**
+   * How many of each quantize point's float32 values on this batch fall in
+   * each of `bins` equal bins over its range in `over` (one range per
+   * point, e.g. observeActivations' widened over the calibration images);
+   * values outside count in the end bins. A histogram observer sums them.
+   */
+  histogramActivations(images: ImageBatch, normalization: Normalization, over: readonly ActivationRange[], bins: number): Promise<ActivationHistogram[]> {
+    this.#alive('histogramActivations');
+    const n = expectInteger(bins, 'bins', 1, MAX_HISTOGRAM_BINS);
+    return this.#run(this.#native.histogramActivations(checkImages(images), checkNormalization(normalization), checkRanges(over, 'over'), n));
+  }
+
+  /**
    * Joins a distributed job (process-group.ts); resolves once every rank has.
    * From then on trainStep averages the gradients over the ranks before the
    * optimizer step. Every rank must make the same collective calls in order.
@@ -554,10 +574,10 @@ function checkExtraFiles(files: Readonly<Record<string, string>>): Record<string
   return { ...files };
 }
 
-function checkRanges(ranges: readonly ActivationRange[]): ActivationRange[] {
-  if (!Array.isArray(ranges)) throw invalid('ranges', 'an array of {name, min, max}', ranges);
+function checkRanges(ranges: readonly ActivationRange[], what = 'ranges'): ActivationRange[] {
+  if (!Array.isArray(ranges)) throw invalid(what, 'an array of {name, min, max}', ranges);
   return ranges.map((r, i) => {
-    const at = `ranges[${i}]`;
+    const at = `${what}[${i}]`;
     if (typeof r !== 'object' || r === null) throw invalid(at, 'an object {name, min, max}', r);
     const name = expectString(r.name, `${at}.name`);
     const min = expectNumber(r.min, `${at}.min`, -3.4e38, 3.4e38);

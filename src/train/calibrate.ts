@@ -19,6 +19,7 @@ import {
   type Calibration,
   type ImageBatch,
   type LabelledBatch,
+  type Observer,
 } from '../model/index.js';
 import { Random } from '../util/index.js';
 
@@ -33,6 +34,8 @@ export interface CalibrateOptions {
   /** Whether the sets' labels are the checkpoint's classes. */
   labelled: boolean;
   threads: number;
+  /** How ranges are chosen; default DEFAULT_OBSERVER. */
+  observer?: Observer;
 }
 
 export interface CalibrationSummary {
@@ -48,7 +51,7 @@ export async function calibrateCheckpoint(path: string, out: string, o: Calibrat
   try {
     await loadWeights(model, tensors, path);
     await model.setTraining(false);
-    const calibration = await calibrate(model, batchesOf(o.calibrationSet), info);
+    const calibration = await calibrate(model, batchesOf(o.calibrationSet), info, o.observer);
     if (o.checkSet && o.checkSet.samples.length > 0) {
       const labelled: LabelledBatch[] = batchesOf(o.checkSet).map((images) => ({ images, labels: o.labelled ? images.labels : undefined }));
       const c = await compareInt8(model, calibration, labelled, info);
