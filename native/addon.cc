@@ -25,6 +25,7 @@
 
 #include "distributed.h"
 #include "engine.h"
+#include "onednn_resnet.h"
 #include "serial_executor.h"
 
 namespace torchdog {
@@ -1083,6 +1084,11 @@ void Settler::CallJs(Napi::Env env, Napi::Function, ModelWrap* model, Operation*
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // Before the first executor registers its atexit handler (serial_executor.cc),
+  // so that at exit the handler joins a running oneDNN forward pass before
+  // oneDNN's static state is destroyed, not after (seen: segfaults and hangs
+  // in process.exit() during a forward).
+  if (OnednnResNet18::Available()) OnednnResNet18::Prime();
   exports.Set("Model", ModelWrap::Define(env));
   // cudaAvailable() -> boolean. Sync.
   exports.Set("cudaAvailable", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {

@@ -58,6 +58,13 @@ class OnednnResNet18 {
   // Whether this build has oneDNN.
   static bool Available();
 
+  // Creates oneDNN's process-wide state (its primitive cache, CPU detection,
+  // the kernel generators of every primitive kind used here) by building
+  // and running one small network. Call it before anything registers an
+  // atexit handler that must run while oneDNN still works: exit() destroys
+  // static state in the reverse order of its creation. Idempotent.
+  static void Prime();
+
   // kFloat32 ignores the spec's activation ranges.
   OnednnResNet18(OnednnResNet18Spec spec, OnednnPrecision precision);
   ~OnednnResNet18();
