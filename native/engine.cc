@@ -168,7 +168,7 @@ struct Engine::Impl {
       }
       graph_stale = false;
     }
-    if (onednn_graph) return RunOnednn(*onednn_graph, num_classes, input);
+    if (onednn_graph) return RunOnednn(*onednn_graph, input);
     // oneDNN convolutions in the optimised graph measured faster on NCHW input.
     return graph->forward({input.contiguous()}).toTensor();
   }

@@ -35,6 +35,8 @@ constexpr size_t kAlignment = 64;
 
 float Int8Scale(float absmax) { return std::max(absmax, kTinyScale) / 127.f; }
 
+size_t AlignedBytes(const memory::desc& desc) { return (desc.get_size() + kAlignment - 1) / kAlignment * kAlignment; }
+
 }  // namespace
 
 struct OnednnResNet18::Impl {
@@ -49,6 +51,8 @@ struct OnednnResNet18::Impl {
     memory weights, bias;
   };
   std::unordered_map<const OnednnConv*, std::vector<PackedConv>> packed;
+  // Per output channel, computed once per convolution (all ones in float32).
+  std::unordered_map<const OnednnConv*, std::vector<float>> weight_scales;
 
   struct Plan {
     int64_t count, height, width;
@@ -82,7 +86,7 @@ struct OnednnResNet18::Impl {
   float Uint8Scale(float max) const { return std::max(max, kTinyScale) / spec.uint8_levels; }
 
   memory Allocate(Plan& plan, Layout& layout, const memory::desc& desc) {
-    const size_t bytes = (desc.get_size() + kAlignment - 1) / kAlignment * kAlignment;
+    const size_t bytes = AlignedBytes(desc);
     size_t offset = layout.top;
     auto fit = std::find_if(layout.free.begin(), layout.free.end(), [&](const auto& f) { return f.second >= bytes; });
     if (fit != layout.free.end()) {
@@ -105,8 +109,7 @@ struct OnednnResNet18::Impl {
   }
 
   void Release(Plan& plan, Layout& layout, const memory& m) {
-    const size_t bytes = (m.get_desc().get_size() + kAlignment - 1) / kAlignment * kAlignment;
-    layout.free.push_back({OffsetOf(plan, m), bytes});
+    layout.free.push_back({OffsetOf(plan, m), AlignedBytes(m.get_desc())});
   }
 
   static size_t OffsetOf(const Plan& plan, const memory& m) {
@@ -114,6 +117,20 @@ struct OnednnResNet18::Impl {
       if (b.get() == m.get()) return offset;
     }
     throw std::logic_error("onednn_resnet: a tensor outside the plan's buffer");
+  }
+
+  // Symmetric per output channel, as PyTorch's per-channel weight observer.
+  const std::vector<float>& WeightScales(const OnednnConv& c) {
+    auto found = weight_scales.find(&c);
+    if (found != weight_scales.end()) return found->second;
+    std::vector<float> scales(c.out_channels, 1.f);
+    const int64_t per_channel = c.in_channels * c.kernel * c.kernel;
+    for (int64_t o = 0; int8 && o < c.out_channels; ++o) {
+      float amax = 0;
+      for (int64_t i = 0; i < per_channel; ++i) amax = std::max(amax, std::fabs(c.weight[o * per_channel + i]));
+      scales[o] = std::max(amax, kTinyScale) / 127.f;
+    }
+    return weight_scales.emplace(&c, std::move(scales)).first->second;
   }
 
   // The convolution `c` from `src` (int8: quantized with scale `src_scale`)
@@ -131,15 +148,9 @@ struct OnednnResNet18::Impl {
                              Tag::any);
     memory::desc bias_desc({c.out_channels}, Type::f32, Tag::x);
 
-    // Symmetric per output channel, as PyTorch's per-channel weight observer.
-    std::vector<float> weight_scales(c.out_channels, 1.f), output_scales(c.out_channels, 1.f);
-    const int64_t per_channel = c.in_channels * c.kernel * c.kernel;
-    for (int64_t o = 0; int8 && o < c.out_channels; ++o) {
-      float amax = 0;
-      for (int64_t i = 0; i < per_channel; ++i) amax = std::max(amax, std::fabs(c.weight[o * per_channel + i]));
-      weight_scales[o] = std::max(amax, kTinyScale) / 127.f;
-      output_scales[o] = src_scale * weight_scales[o] / dst_scale;
-    }
+    const auto& weight_scales = WeightScales(c);
+    std::vector<float> output_scales(c.out_channels);
+    for (int64_t o = 0; o < c.out_channels; ++o) output_scales[o] = src_scale * weight_scales[o] / dst_scale;
     dnnl::post_ops ops;
     if (sum) {
       if (int8) ops.append_sum(sum_scale / dst_scale, sum_type);
@@ -339,6 +350,8 @@ OnednnResNet18::OnednnResNet18(OnednnResNet18Spec spec, OnednnPrecision precisio
 
 OnednnResNet18::~OnednnResNet18() = default;
 
+int64_t OnednnResNet18::Classes() const { return impl_->spec.classes; }
+
 void OnednnResNet18::Forward(const float* input, int64_t count, int64_t height, int64_t width, float* logits) {
   for (int64_t done = 0; done < count;) {
     const int64_t chunk = std::min(count - done, kLargestChunk);
@@ -369,6 +382,8 @@ OnednnResNet18::OnednnResNet18(OnednnResNet18Spec, OnednnPrecision) {
 }
 
 OnednnResNet18::~OnednnResNet18() = default;
+
+int64_t OnednnResNet18::Classes() const { return impl_->spec.classes; }
 
 void OnednnResNet18::Forward(const float*, int64_t, int64_t, int64_t, float*) {}
 

@@ -71,6 +71,8 @@ class OnednnResNet18 {
   OnednnResNet18(const OnednnResNet18&) = delete;
   OnednnResNet18& operator=(const OnednnResNet18&) = delete;
 
+  int64_t Classes() const;
+
   // `input`: normalised float images, NHWC; `logits`: [count, classes]. The
   // primitives for a shape are built at its first use and kept for the most
   // recent 32 shapes; batches past 64 run in chunks of 64.

@@ -346,10 +346,10 @@ std::unique_ptr<OnednnResNet18> BuildOnednnFloat32(const std::map<std::string, t
   return std::make_unique<OnednnResNet18>(OnednnSpec(tensors, nullptr), OnednnPrecision::kFloat32);
 }
 
-torch::Tensor RunOnednn(OnednnResNet18& network, int64_t classes, const torch::Tensor& input) {
+torch::Tensor RunOnednn(OnednnResNet18& network, const torch::Tensor& input) {
   // NCHW in channels-last memory is NHWC, which the oneDNN network takes.
   auto x = input.to(torch::kFloat32).contiguous(torch::MemoryFormat::ChannelsLast);
-  auto logits = torch::empty({x.size(0), classes}, torch::kFloat32);
+  auto logits = torch::empty({x.size(0), network.Classes()}, torch::kFloat32);
   network.Forward(x.data_ptr<float>(), x.size(0), x.size(2), x.size(3), logits.data_ptr<float>());
   return logits;
 }
@@ -360,12 +360,12 @@ QuantizedResNet18::QuantizedResNet18(const std::map<std::string, torch::Tensor>&
   CheckRanges(ranges);
   c10::InferenceMode guard;
   auto& m = *impl_;
-  m.fc_weight = tensors.at("fc.weight").detach().to(torch::kCPU, torch::kFloat32).contiguous();
-  m.fc_bias = tensors.at("fc.bias").detach().to(torch::kCPU, torch::kFloat32).contiguous();
   if (UseOnednnNetworks()) {
     m.onednn = std::make_unique<OnednnResNet18>(OnednnSpec(tensors, &ranges), OnednnPrecision::kInt8);
     return;
   }
+  m.fc_weight = tensors.at("fc.weight").detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  m.fc_bias = tensors.at("fc.bias").detach().to(torch::kCPU, torch::kFloat32).contiguous();
   UseOnednnQuantizedEngine();
   std::tie(m.input_scale, m.input_zero_point) = QParams(ranges.at("input"), ConvInputLevels());
   m.stem = m.Pack(tensors, ranges, Network().stem);
@@ -384,7 +384,7 @@ QuantizedResNet18::~QuantizedResNet18() = default;
 
 torch::Tensor QuantizedResNet18::Forward(const torch::Tensor& input) {
   const auto& m = *impl_;
-  if (m.onednn) return RunOnednn(*m.onednn, m.fc_weight.size(0), input);
+  if (m.onednn) return RunOnednn(*m.onednn, input);
   UseOnednnQuantizedEngine();
   // oneDNN's int8 convolutions work in channels-last order; quantizing into
   // it saves a reorder before the first one.

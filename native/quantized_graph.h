@@ -63,7 +63,7 @@ std::unique_ptr<OnednnResNet18> BuildOnednnFloat32(const std::map<std::string, t
 
 // Runs `network` on normalised float NCHW `input` (any memory order) and
 // returns [count, classes] float logits.
-torch::Tensor RunOnednn(OnednnResNet18& network, int64_t classes, const torch::Tensor& input);
+torch::Tensor RunOnednn(OnednnResNet18& network, const torch::Tensor& input);
 
 class QuantizedResNet18 {
  public:
