@@ -1,25 +1,12 @@
 import { test } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { promisify } from 'node:util';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { Classifier } from '../src/index.ts';
 import { encodeImage } from './helpers/images.ts';
+import { cli } from './helpers/built-cli.ts';
 import { tempDir, writeRandomCheckpoint } from './helpers/checkpoint.ts';
-
-const run = promisify(execFile);
-const CLI = join(import.meta.dirname, '..', 'bin', 'torchdog.js');
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 test('predict prints one JSON line per image, matching the library', async () => {
   const dir = await tempDir();

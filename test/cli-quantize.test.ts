@@ -3,26 +3,12 @@
 // precision serves, and every bad request gets its error.
 import { test, before, after } from './helpers/harness.ts';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { CALIBRATION_KEY, createApp, loadModel, parseCalibration, readCheckpoint } from '../src/index.ts';
 import { TEST_INFO, tempDir, writeRandomCheckpoint } from './helpers/checkpoint.ts';
 import { encodeImage } from './helpers/images.ts';
-
-const run = promisify(execFile);
-const CLI = join(import.meta.dirname, '..', 'bin', 'torchdog.js');
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { cli } from './helpers/built-cli.ts';
 
 let dir: string;
 let model: string;
